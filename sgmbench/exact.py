@@ -1,0 +1,376 @@
+r"""Exact generated laws for Gaussian targets and affine scores: no sampling, no Monte Carlo noise.
+
+With $p_0 = N(\mu, U{\rm diag}(\lambda)U^\top)$ and a score that is affine and diagonal in the eigenbasis
+$U$, $s(x, t) = U(a_t \odot U^\top x + b_t)$ (``score.affine(t)``; the exact score has $a_t = -1/\lambda_t$,
+$b_t = \alpha_t\tilde\mu/\lambda_t$, $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$, $\tilde\mu = U^\top\mu$), every
+sampler of :mod:`sgmbench.samplers` maps a Gaussian to a Gaussian: in eigen-coordinates step $k$ is
+$$y_{k+1} = M_k \odot y_k + c_k + \sqrt{Q_k}\odot Z_k,$$
+so the output law is $N(m_N, {\rm diag}(v_N))$ with
+$$m_{k+1} = M_k m_k + c_k,\qquad v_{k+1} = M_k^2 v_k + Q_k$$
+(metrics-and-exact.md §3.2; the table of $(M, c, Q)$ per sampler is there). The single-stage samplers
+$x \mapsto r x + \gamma s + \eta Z$ give $M = r + \gamma a$, $c = \gamma b$, $Q = \eta^2$ with the very
+coefficients the sampler itself uses (:func:`sgmbench.samplers.linear_step`).
+
+The recursion is solved in closed form, vectorised over the grid and the $d$ coordinates:
+with suffix products $P_k = \prod_{j\ge k} M_j$ ($P_N = 1$),
+$m_N = P_0 m_0 + \sum_k P_{k+1}c_k$ and $v_N = P_0^2 v_0 + \sum_k P_{k+1}^2 Q_k$: $O(Nd)$ in float64.
+
+Also here: the reference law $p_t$ (:func:`reference_law`), the continuous-time output with the exact
+score from a wrong initial law (:func:`continuous_law`, metrics-and-exact.md §3.3) and the
+continuous-time output with the empirical optimal score, a Gaussian KDE (:func:`kde_law`,
+empirical-score.md §3.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import weakref
+from collections.abc import Sequence
+
+import torch
+
+from sgmbench.errors import DivergenceError, SgmbenchError
+from sgmbench.grids import check_grid
+from sgmbench.laws import DiagGaussian
+from sgmbench.samplers import (
+    LINEAR_STEPS,
+    Sampler,
+    check_pc_params,
+    get_sampler,
+    langevin_step_size,
+    samplers,
+    pf_drift_coefficients,
+)
+
+DTYPE = torch.float64
+_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ------------------------------------------------------------------------------------------------
+# Gaussian target in its eigenbasis
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Parts:
+    lam: torch.Tensor  # eigenvalues of Sigma, [d]
+    basis: torch.Tensor | None  # U, or None for the identity
+    mean: torch.Tensor  # U^T mu, [d]
+
+
+def _gaussian_parts(target) -> _Parts:
+    """$(\\lambda, U, U^\\top\\mu)$ of a Gaussian target (cached per target object)."""
+    if not getattr(target, "is_gaussian", False):
+        raise SgmbenchError(f"exact laws need a Gaussian target, got {getattr(target, 'name', target)!r}")
+    try:
+        hit = _PARTS.get(target)
+    except TypeError:
+        hit = None
+    if hit is not None:
+        return hit
+    lam, basis = target.eigh()
+    lam = torch.as_tensor(lam, dtype=DTYPE).cpu()
+    mu = torch.as_tensor(target.mean, dtype=DTYPE).cpu().reshape(-1)
+    if basis is not None:
+        basis = torch.as_tensor(basis, dtype=DTYPE).cpu()
+        mu = basis.T @ mu
+    parts = _Parts(lam, basis, mu)
+    try:
+        _PARTS[target] = parts
+    except TypeError:
+        pass
+    return parts
+
+
+def _noised_moments(parts: _Parts, process, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Means $\alpha_t\tilde\mu$ and variances $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$ of $p_t$, ``[K, d]``."""
+    times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+    al = process.alpha(times)[:, None]
+    return al * parts.mean, al**2 * parts.lam + process.sigma2(times)[:, None]
+
+
+def reference_law(target, process, t: float) -> DiagGaussian:
+    r"""$p_t = N(\alpha_t\mu, \alpha_t^2\Sigma + \sigma_t^2 I)$ in the target eigenbasis (metrics-and-exact.md §3.1)."""
+    parts = _gaussian_parts(target)
+    m, v = _noised_moments(parts, process, torch.tensor([float(t)], dtype=DTYPE))
+    return DiagGaussian(m[0], v[0], parts.basis)
+
+
+def _prior_moments(parts: _Parts, process, horizon: float, prior) -> tuple[torch.Tensor, torch.Tensor]:
+    """Initial mean and variance in eigen-coordinates: ``"gaussian"`` $N(0, \\sigma_T^2 I)$, ``"exact"`` $p_T$,
+    or a :class:`DiagGaussian` in the target's eigenbasis."""
+    d = parts.lam.numel()
+    if isinstance(prior, DiagGaussian):
+        if prior.dim != d:
+            raise SgmbenchError(f"initial law has dim {prior.dim}, target has {d}")
+        if not prior.same_basis(DiagGaussian(parts.mean, parts.lam, parts.basis)):
+            raise SgmbenchError("initial law must be given in the target's eigenbasis")
+        return prior.mean.to(DTYPE).cpu(), prior.var.to(DTYPE).cpu()
+    if prior == "gaussian":
+        return torch.zeros(d, dtype=DTYPE), torch.full((d,), float(process.prior_variance(horizon)), dtype=DTYPE)
+    if prior == "exact":
+        m, v = _noised_moments(parts, process, torch.tensor([float(horizon)], dtype=DTYPE))
+        return m[0], v[0]
+    raise SgmbenchError(f"prior must be 'gaussian', 'exact' or a DiagGaussian, got {prior!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Affine score on a set of times
+# ------------------------------------------------------------------------------------------------
+def _is_exact(score, target, process) -> bool:
+    """``None``/``"exact"``, or an ``ExactScore`` built for this very target and process."""
+    if score is None or (isinstance(score, str) and score == "exact"):
+        return True
+    return (
+        type(score).__name__ == "ExactScore"
+        and getattr(score, "target", None) is target
+        and getattr(score, "process", None) is process
+    )
+
+
+def affine_table(target, process, times: torch.Tensor, score=None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""$(a_t, b_t)$ of the score at each time, ``[K, d]`` each; times with $t = 0$ get zeros (unused).
+
+    ``score=None`` (or ``"exact"``, or an ``ExactScore``): the exact score, vectorised,
+    $a_t = -1/\lambda_t$, $b_t = \alpha_t\tilde\mu/\lambda_t$ (metrics-and-exact.md §3.1). Otherwise
+    ``score.affine_grid(times)`` if the score has it, else ``score.affine(t)`` per time;
+    :class:`SgmbenchError` if the score is not affine.
+    """
+    parts = _gaussian_parts(target)
+    times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+    pos = times > 0
+    d = parts.lam.numel()
+    a = torch.zeros(times.numel(), d, dtype=DTYPE)
+    b = torch.zeros(times.numel(), d, dtype=DTYPE)
+    tp = times[pos]
+    if _is_exact(score, target, process):
+        m, v = _noised_moments(parts, process, tp)
+        a[pos], b[pos] = -1.0 / v, m / v
+        return a, b
+    if hasattr(score, "affine_grid"):
+        aa, bb = score.affine_grid(tp)
+        a[pos], b[pos] = torch.as_tensor(aa, dtype=DTYPE), torch.as_tensor(bb, dtype=DTYPE)
+        return a, b
+    if not hasattr(score, "affine"):
+        raise SgmbenchError("exact laws need a score with affine(t) (a Score object), got a plain callable")
+    idx = torch.nonzero(pos).reshape(-1).tolist()
+    for i in idx:
+        ab = score.affine(float(times[i]))
+        if ab is None:
+            name = getattr(score, "name", type(score).__name__)
+            raise SgmbenchError(f"score {name!r} is not affine in the target eigenbasis: no exact law")
+        a[i], b[i] = torch.as_tensor(ab[0], dtype=DTYPE), torch.as_tensor(ab[1], dtype=DTYPE)
+    return a, b
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-step affine maps (M, c, Q) for each sampler
+# ------------------------------------------------------------------------------------------------
+def langevin_affine(a: torch.Tensor, b: torch.Tensor, step: torch.Tensor, num_steps: int = 1):
+    r"""$(M, c, Q)$ of ``num_steps`` Langevin steps $x \leftarrow x + \varepsilon s(x) + \sqrt{2\varepsilon}z$ with
+    $s = a x + b$: one step is $(1 + \varepsilon a,\ \varepsilon b,\ 2\varepsilon)$ (Song et al. 2021 Alg. 2/3
+    corrector); $m$ steps compose as $(M^m, c\sum_{j<m}M^j, Q\sum_{j<m}M^{2j})$."""
+    eps = step.reshape(-1, *([1] * (a.ndim - 1)))
+    M1, c1, Q1 = 1.0 + eps * a, eps * b, (2.0 * eps).expand_as(a)
+    M, c, Q = torch.ones_like(a), torch.zeros_like(a), torch.zeros_like(a)
+    for _ in range(num_steps):
+        M, c, Q = M1 * M, M1 * c + c1, M1**2 * Q + Q1
+    return M, c, Q
+
+
+def _compose(first, second):
+    """$(M, c, Q)$ of ``second`` after ``first``: $(M_2M_1, M_2c_1 + c_2, M_2^2Q_1 + Q_2)$."""
+    M1, c1, Q1 = first
+    M2, c2, Q2 = second
+    return M2 * M1, M2 * c1 + c2, M2**2 * Q1 + Q2
+
+
+def _single_stage_maps(name, params, process, hi, lo, a, b):
+    step = LINEAR_STEPS[name](process, hi, lo, **params)
+    r, gam = step.r[:, None], step.gamma[:, None]
+    return r + gam * a, gam * b, (step.eta**2)[:, None].expand_as(a)
+
+
+def step_maps(target, process, grid: torch.Tensor, sampler, score=None):
+    r"""Per-step affine maps $(M_k, c_k, Q_k)$, float64 ``[N, d]`` each, of ``sampler`` on ``grid``.
+
+    - single-stage samplers: $M = r + \gamma a_{t_k}$, $c = \gamma b_{t_k}$, $Q = \eta^2$;
+    - ``pf-heun`` with $A_j = f_j + \tfrac12g_j^2a_{t_j}$, $C_j = \tfrac12g_j^2b_{t_j}$:
+      $M = 1 + \tfrac h2[A_k + A_{k+1}(1 + hA_k)]$, $c = \tfrac h2[C_k + hA_{k+1}C_k + C_{k+1}]$, $Q = 0$
+      (metrics-and-exact.md §3.2); an Euler step $(1 + hA_k, hC_k, 0)$ where $t_{k+1} = 0$;
+    - ``predictor-corrector``: the predictor's map after the corrector's :func:`langevin_affine` at $t_k$.
+    """
+    smp = get_sampler(sampler)
+    g = check_grid(grid)
+    return _maps(target, process, [g], smp, score)[0]
+
+
+def _maps(target, process, grids: Sequence[torch.Tensor], smp: Sampler, score):
+    """Maps for several grids at once: coefficients and the affine score are computed on the
+    concatenated steps in one vectorised pass, then split per grid."""
+    name = smp.name
+    params = {**samplers.entry(name).parameters(), **smp.params}  # registry defaults, then the spec's
+    hi = torch.cat([g[:-1] for g in grids])
+    lo = torch.cat([g[1:] for g in grids])
+    sizes = [g.numel() - 1 for g in grids]
+    if name in LINEAR_STEPS:
+        a, b = affine_table(target, process, hi, score)
+        maps = _single_stage_maps(name, params, process, hi, lo, a, b)
+    elif name == "pf-heun":
+        both = torch.cat([hi, lo])
+        a_all, b_all = affine_table(target, process, both, score)
+        f, c2 = pf_drift_coefficients(process, both)
+        A = f[:, None] + c2[:, None] * a_all
+        C = c2[:, None] * b_all
+        K = hi.numel()
+        A1, A2, C1, C2 = A[:K], A[K:], C[:K], C[K:]
+        h = (hi - lo)[:, None]
+        euler = (lo == 0)[:, None]
+        M = torch.where(euler, 1.0 + h * A1, 1.0 + 0.5 * h * (A1 + A2 * (1.0 + h * A1)))
+        c = torch.where(euler, h * C1, 0.5 * h * (C1 + h * A2 * C1 + C2))
+        maps = (M, c, torch.zeros_like(M))
+    elif name == "predictor-corrector":
+        predictor, snr, steps = check_pc_params(params["predictor"], params["snr"], params["corrector_steps"])
+        a, b = affine_table(target, process, hi, score)
+        eps = langevin_step_size(process, hi, snr)
+        corr = langevin_affine(a, b, eps, steps if snr > 0 else 0)
+        pred = _single_stage_maps(predictor, {}, process, hi, lo, a, b)
+        maps = _compose(corr, pred)
+    else:
+        raise SgmbenchError(f"no exact law for sampler {name!r}")
+    return list(zip(*(torch.split(m, sizes) for m in maps)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Propagation
+# ------------------------------------------------------------------------------------------------
+def propagate(mean0: torch.Tensor, var0: torch.Tensor, M: torch.Tensor, c: torch.Tensor, Q: torch.Tensor):
+    r"""Solve $m_{k+1} = M_km_k + c_k$, $v_{k+1} = M_k^2v_k + Q_k$ for $k < N$ in closed form.
+
+    With $P_k = \prod_{j=k}^{N-1}M_j$: $m_N = P_0m_0 + \sum_kP_{k+1}c_k$, $v_N = P_0^2v_0 + \sum_kP_{k+1}^2Q_k$.
+    Returns ``(m_N, v_N)``; :class:`DivergenceError` (with the first bad step) if they are not finite.
+    """
+    P = torch.cumprod(M.flip(0), 0).flip(0)
+    nxt = torch.cat([P[1:], torch.ones_like(P[:1])])
+    mean = P[0] * mean0 + (nxt * c).sum(0)
+    var = P[0] ** 2 * var0 + (nxt**2 * Q).sum(0)
+    if not (bool(torch.isfinite(mean).all()) and bool(torch.isfinite(var).all())):
+        m, v = mean0.clone(), var0.clone()
+        for k in range(M.shape[0]):
+            m, v = M[k] * m + c[k], M[k] ** 2 * v + Q[k]
+            if not (bool(torch.isfinite(m).all()) and bool(torch.isfinite(v).all())):
+                raise DivergenceError(f"exact law diverged at step {k}: non-finite mean or variance", step=k)
+        raise DivergenceError("exact law is not finite (overflow in the closed-form sums)", step=None)
+    return mean, var
+
+
+def exact_law(target, process, grid: torch.Tensor, sampler, score=None, prior="gaussian") -> DiagGaussian:
+    r"""The exact output law of ``sampler`` on ``grid`` for a Gaussian target and an affine score.
+
+    ``sampler``: a name, spec (``predictor-corrector:snr=0.1``) or :class:`~sgmbench.samplers.Sampler`;
+    ``score``: ``None`` for the exact score, or a Score with ``affine(t)`` (e.g. ``perturbed:kind=bias``);
+    ``prior``: ``"gaussian"`` ($N(0, \sigma_T^2 I)$), ``"exact"`` ($p_T$) or a :class:`DiagGaussian` in the
+    target eigenbasis. The grid's last time is the early-stopping time $\delta$; compare the result with
+    :func:`reference_law` at $\delta$ (sampler error) or at 0. Returns a :class:`DiagGaussian` in the
+    target eigenbasis. Raises :class:`SgmbenchError` if the target is not Gaussian or the score not
+    affine, :class:`DivergenceError` if the law overflows.
+    """
+    return exact_laws(target, process, [grid], sampler, score=score, prior=prior)[0]
+
+
+def exact_laws(
+    target, process, grids: Sequence[torch.Tensor], sampler, score=None, prior="gaussian"
+) -> list[DiagGaussian]:
+    """:func:`exact_law` for several grids (e.g. a sweep over step counts) in one vectorised pass."""
+    parts = _gaussian_parts(target)
+    smp = get_sampler(sampler)
+    gs = [check_grid(g) for g in grids]
+    out = []
+    for g, (M, c, Q) in zip(gs, _maps(target, process, gs, smp, score)):
+        m0, v0 = _prior_moments(parts, process, float(g[0]), prior)
+        mean, var = propagate(m0, v0, M, c, Q)
+        out.append(DiagGaussian(mean, var, parts.basis))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Continuous time
+# ------------------------------------------------------------------------------------------------
+def continuous_law(target, process, horizon: float, delta: float, prior="gaussian", ode: bool = False) -> DiagGaussian:
+    r"""Output at $\delta$ of the reverse SDE (or probability-flow ODE, ``ode=True``) in continuous time with
+    the exact score, started at $T$ from ``prior`` $= N(a, V)$ instead of $p_T$.
+
+    Per eigen-direction, with $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$ (metrics-and-exact.md §3.3,
+    derived there from $\tfrac{d}{d\tau}(C - \lambda_t) = 2(f - g^2/\lambda_t)(C - \lambda_t)$ and
+    $\int_\delta^T(f - g^2/\lambda_t)\,dt = \log\tfrac{\alpha_T\lambda_\delta}{\alpha_\delta\lambda_T}$):
+
+    - SDE: $R = \alpha_T\lambda_\delta/(\alpha_\delta\lambda_T)$, mean $\alpha_\delta\tilde\mu + R(a - \alpha_T\tilde\mu)$,
+      variance $\lambda_\delta + R^2(V - \lambda_T)$;
+    - ODE: $R' = \sqrt{\lambda_\delta/\lambda_T}$, mean $\alpha_\delta\tilde\mu + R'(a - \alpha_T\tilde\mu)$,
+      variance $\lambda_\delta V/\lambda_T$.
+    """
+    T, d = float(horizon), float(delta)
+    if not (0 <= d < T):
+        raise SgmbenchError(f"need 0 <= delta < horizon, got delta={delta!r}, horizon={horizon!r}")
+    parts = _gaussian_parts(target)
+    a, V = _prior_moments(parts, process, T, prior)
+    m, v = _noised_moments(parts, process, torch.tensor([T, d], dtype=DTYPE))
+    mT, md, vT, vd = m[0], m[1], v[0], v[1]
+    if ode:
+        R = torch.sqrt(vd / vT)
+        return DiagGaussian(md + R * (a - mT), vd * V / vT, parts.basis)
+    R = float(process.alpha(T) / process.alpha(d)) * vd / vT
+    return DiagGaussian(md + R * (a - mT), vd + R**2 * (V - vT), parts.basis)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class KDELaw:
+    r"""An isotropic Gaussian mixture $\sum_i w_i N(\mu_i, s^2 I)$: ``weights`` ``[n]``, ``means`` ``[n, d]``,
+    ``var`` $= s^2$ (0 means the discrete law $\sum_i w_i\delta_{\mu_i}$, which has no density)."""
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    var: float
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[-1])
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+        idx = torch.multinomial(self.weights, int(n), replacement=True, generator=generator)
+        z = torch.randn(int(n), self.dim, generator=generator, dtype=self.means.dtype)
+        return (self.means[idx] + math.sqrt(self.var) * z).to(device)
+
+    def log_prob(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        r"""$\log\sum_i w_i N(x; \mu_i, s^2 I)$ by log-sum-exp, exact squared distances (no Gram trick), in chunks."""
+        if self.var <= 0:
+            raise SgmbenchError("a KDE law with var = 0 (delta = 0) is discrete and has no density")
+        means, logw = self.means.to(x), torch.log(self.weights).to(x)
+        const = -0.5 * self.dim * math.log(2 * math.pi * self.var)
+        out = []
+        for xs in torch.split(x, chunk):
+            d2 = ((xs[:, None, :] - means[None]) ** 2).sum(-1)
+            out.append(torch.logsumexp(logw - 0.5 * d2 / self.var, dim=1) + const)
+        return torch.cat(out)
+
+
+def kde_law(train_points: torch.Tensor, process, delta: float) -> KDELaw:
+    r"""Continuous-time output law with the empirical optimal score: a Gaussian KDE.
+
+    The reverse SDE (or probability-flow ODE) driven by the score of $\hat p_t^n = \frac1n\sum_i
+    N(\alpha_t y_i, \sigma_t^2 I)$ is the exact time reversal of the forward process started from the
+    empirical law $\frac1n\sum_i\delta_{y_i}$, so run from $\hat p^n_T$ to $\delta$ its law is
+    $$\hat p^n_\delta = \frac1n\sum_{i=1}^n N(\alpha_\delta y_i, \sigma_\delta^2 I)$$
+    (Li, Chen, Li 2024, arXiv 2401.04856, as summarised in empirical-score.md §3.1 (form derived there); for OU
+    $\alpha_\delta = e^{-\delta}$, $\sigma_\delta^2 = 1 - e^{-2\delta}$; general $\alpha, \sigma$ derived by the same
+    argument). It is the reference law of the empirical-score study (the discretisation error of a
+    sampler with the empirical score is measured against it).
+    """
+    y = torch.as_tensor(train_points, dtype=DTYPE)
+    if y.ndim != 2 or y.shape[0] < 1:
+        raise SgmbenchError(f"train_points must be a non-empty [n, d] tensor, got shape {tuple(y.shape)}")
+    d = float(delta)
+    if not (math.isfinite(d) and d >= 0):
+        raise SgmbenchError(f"delta must be finite and >= 0, got {delta!r}")
+    n = y.shape[0]
+    alpha = float(process.alpha(d))
+    return KDELaw(torch.full((n,), 1.0 / n, dtype=DTYPE), alpha * y.cpu(), float(process.sigma2(d)))

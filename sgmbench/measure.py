@@ -1,0 +1,247 @@
+r"""Measure one setting: the glue from a :class:`~sgmbench.setting.Setting` to metric records.
+
+:func:`measure` is what ``sgmbench measure`` prints and what every study cell computes
+(:func:`measure_cell`). Its result is the ``--json`` contract, kept exactly:
+
+``{"setting": {...every resolved parameter...},
+"metrics": {"w2": {"value": float, "exact": bool, "stderr": float|None, "floor": float|None}, ...}}``
+
+- **exact** path, when the target is Gaussian and the score is affine (``score.affine(t)`` is not
+  ``None``): the generated law is computed exactly (:func:`sgmbench.exact.exact_law`) and compared by
+  closed forms with the reference law (:func:`sgmbench.exact.reference_law`, $p_0$ or $p_\delta$):
+  ``exact`` is true, ``stderr`` and ``floor`` are 0;
+- **sample** path otherwise: ``samples`` points are generated from the prior with the sampler
+  (seeded by ``seed``: initial points and noise), and each metric is estimated against the reference
+  law with its standard error and noise floor (:mod:`sgmbench.metrics`).
+
+The reference is $p_0$ (``reference=data``) or $p_\delta$ (``reference=early-stopped``; with
+$\delta = 0$ both are $p_0$). Metric names follow ``DESIGN.md``: ``w2`` ($W_2$), ``w2_sq``, ``kl``
+(KL(target ‖ generated)), ``kl_reverse``, ``tv``, ``hellinger``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sgmbench.errors import SgmbenchError
+from sgmbench.setting import Setting
+
+EXACT_METRICS = ("w2", "w2_sq", "kl", "kl_reverse", "tv", "hellinger")
+CONTRACT_FIELDS = ("value", "exact", "stderr", "floor")
+
+
+@dataclass
+class Resolved:
+    """The objects a setting names, built once: target, process, horizon, score, sampler, grid, reference time."""
+
+    setting: Setting
+    target: Any
+    process: Any
+    horizon: float
+    score: Any
+    sampler: Any
+    grid: torch.Tensor
+    reference_time: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every resolved parameter: the setting (horizon filled in), ``dim``, and each object's parameters."""
+        d = self.setting.as_dict()
+        d["horizon"] = self.horizon
+        d["dim"] = int(self.target.dim)
+        d["reference_time"] = self.reference_time
+        d["target_params"] = dict(self.target.params)
+        d["process_params"] = dict(getattr(self.process, "params", {}))
+        d["score_params"] = _plain(self.score.describe().get("params", {}))
+        d["sampler_params"] = dict(getattr(self.sampler, "params", {}))
+        return d
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None), tuple, list))}
+
+
+def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The metric names, checked (one-line error listing the valid names)."""
+    metrics = tuple(m.strip() for m in metrics)
+    if not metrics:
+        raise SgmbenchError("no metric given; valid: " + ", ".join(EXACT_METRICS))
+    bad = [m for m in metrics if m not in EXACT_METRICS]
+    if bad:
+        raise SgmbenchError(f"unknown metric {bad[0]!r}; valid: {', '.join(EXACT_METRICS)}")
+    if len(set(metrics)) != len(metrics):
+        raise SgmbenchError(f"metric listed twice in {','.join(metrics)}")
+    return metrics
+
+
+def resolve(setting: Setting) -> Resolved:
+    """Build every object the setting names; any bad name, spec or number raises :class:`SgmbenchError`."""
+    from sgmbench.grids import make_grid
+    from sgmbench.samplers import get_sampler
+    from sgmbench.scores import build_score
+
+    if setting.device != "cpu" and not torch.cuda.is_available():
+        raise SgmbenchError(f"device {setting.device!r} is not available on this machine (no CUDA)")
+    target, process, horizon = setting.resolve()
+    score = build_score(setting.score, target, process, seed=setting.seed)
+    sampler = get_sampler(setting.sampler)
+    grid = make_grid(setting.grid, process, horizon, setting.early_stop, setting.steps)
+    ref_t = setting.early_stop if setting.reference == "early-stopped" else 0.0
+    return Resolved(setting, target, process, float(horizon), score, sampler, grid, float(ref_t))
+
+
+def validate(setting: Setting, metrics: Sequence[str] = ("w2",)) -> Resolved:
+    """Check a setting and metrics without measuring (``sgmbench compare`` checks every spec first)."""
+    check_metrics(metrics)
+    return resolve(setting)
+
+
+def is_exactly_computable(r: Resolved) -> bool:
+    """Gaussian target and a score that is affine in the target's eigenbasis."""
+    if not getattr(r.target, "is_gaussian", False):
+        return False
+    try:
+        return r.score.affine(float(r.grid[0])) is not None
+    except SgmbenchError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact path
+# ------------------------------------------------------------------------------------------------
+def exact_metric_records(generated, reference, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Closed-form records between two :class:`~sgmbench.laws.DiagGaussian` laws in one basis."""
+    from sgmbench.metrics import gaussian as g
+
+    if not generated.same_basis(reference):
+        raise SgmbenchError("exact metrics need the generated and reference laws in one basis")
+    m_ref, v_ref = reference.mean.cpu().numpy(), reference.var.cpu().numpy()
+    m_gen, v_gen = generated.mean.cpu().numpy(), generated.var.cpu().numpy()
+    fns = {
+        "w2": lambda: g.w2_diag(m_ref, v_ref, m_gen, v_gen),
+        "w2_sq": lambda: g.w2_sq_diag(m_ref, v_ref, m_gen, v_gen),
+        "kl": lambda: g.kl_diag(m_ref, v_ref, m_gen, v_gen),  # KL(target || generated)
+        "kl_reverse": lambda: g.kl_diag(m_gen, v_gen, m_ref, v_ref),
+        "tv": lambda: g.tv_diag(m_ref, v_ref, m_gen, v_gen),
+        "hellinger": lambda: g.hellinger_diag(m_ref, v_ref, m_gen, v_gen),
+    }
+    out = {}
+    for m in metrics:
+        t0 = time.perf_counter()
+        value = float(fns[m]())
+        out[m] = {"value": value, "exact": True, "stderr": 0.0, "floor": 0.0,
+                  "estimator": "closed form (Gaussian)", "runtime_s": time.perf_counter() - t0}  # fmt: skip
+    return out
+
+
+def _measure_exact(r: Resolved, metrics: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    from sgmbench.exact import exact_law, reference_law
+
+    generated = exact_law(r.target, r.process, r.grid, r.sampler, r.score, prior=r.setting.prior)
+    reference = reference_law(r.target, r.process, r.reference_time)
+    nfe = r.setting.steps * int(getattr(r.sampler.info, "score_evals_per_step", 1))
+    return exact_metric_records(generated, reference, metrics), {"path": "exact", "nfe": nfe}
+
+
+# ------------------------------------------------------------------------------------------------
+# Sample path
+# ------------------------------------------------------------------------------------------------
+def generate_samples(r: Resolved) -> tuple[torch.Tensor, int]:
+    """``samples`` points from the sampler, seeded by ``seed`` (initial points and noise); raises
+    :class:`~sgmbench.errors.DivergenceError` if the sampler diverged."""
+    from sgmbench.brownian import IndependentNoise
+    from sgmbench.samplers import initial_points
+
+    s = r.setting
+    gen = torch.Generator().manual_seed(int(s.seed))
+    x0 = initial_points(r.process, r.horizon, s.samples, prior=s.prior, target=r.target, generator=gen,
+                        device=s.device)  # fmt: skip
+    noise = IndependentNoise(s.samples, r.target.dim, generator=gen)
+    result = r.sampler(r.process, r.grid, r.score, x0, noise).raise_for_failure()
+    return result.samples.detach().to("cpu", torch.float64), int(result.nfe)
+
+
+def reference_distribution(r: Resolved):
+    """The reference law: the target at $t=0$, else its noised law at $\\delta$."""
+    if r.reference_time == 0.0:
+        return r.target
+    return r.target.noised(r.process, r.reference_time)
+
+
+def sample_metric_records(
+    samples: torch.Tensor, reference, metrics: Sequence[str], seed: int
+) -> dict[str, dict[str, Any]]:
+    """Estimate each metric between generated ``samples`` and the ``reference`` law (with stderr and floor)."""
+    from sgmbench import metrics as M
+
+    estimate = getattr(M, "estimate", None)
+    if estimate is None:
+        raise SgmbenchError("sample-based metrics are not available yet (sgmbench.metrics.estimate is missing)")
+    out = {}
+    for m in metrics:
+        rec = estimate(m, samples, reference, seed=seed)
+        out[m] = _record_dict(rec)
+    return out
+
+
+def _record_dict(rec: Any) -> dict[str, Any]:
+    d = rec.as_dict() if hasattr(rec, "as_dict") else dict(rec)
+    d.pop("metric", None)
+    for k in ("stderr", "floor"):
+        v = d.get(k)
+        if v is not None and isinstance(v, float) and math.isnan(v):
+            d[k] = None
+    d["exact"] = bool(d.get("exact", False))
+    return d
+
+
+def _measure_samples(r: Resolved, metrics: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    samples, nfe = generate_samples(r)
+    records = sample_metric_records(samples, reference_distribution(r), metrics, seed=int(r.setting.seed))
+    return records, {"path": "samples", "nfe": nfe, "num_samples": int(samples.shape[0])}
+
+
+# ------------------------------------------------------------------------------------------------
+# Public API
+# ------------------------------------------------------------------------------------------------
+def measure(setting: Setting, metrics: Sequence[str] = ("w2",), *, details: bool = False) -> dict[str, Any]:
+    """Measure ``metrics`` for one setting: ``{"setting": {...}, "metrics": {name: record}}``.
+
+    Each record has exactly ``value``, ``exact``, ``stderr`` and ``floor`` (the CLI contract) unless
+    ``details`` is true, which keeps every field the estimator reports (estimator, CI, n, note, ...)
+    and adds ``info`` (path, NFE, timings): what the store keeps for a study cell.
+    """
+    metrics = check_metrics(metrics)
+    r = resolve(setting)
+    t0 = time.perf_counter()
+    if is_exactly_computable(r):
+        records, info = _measure_exact(r, metrics)
+    else:
+        records, info = _measure_samples(r, metrics)
+    info["runtime_s"] = time.perf_counter() - t0
+    if not details:
+        records = {m: {k: rec.get(k) for k in CONTRACT_FIELDS} for m, rec in records.items()}
+    out: dict[str, Any] = {"setting": r.as_dict(), "metrics": {m: records[m] for m in metrics}}
+    if details:
+        out["info"] = info
+    return out
+
+
+def measure_cell(cell) -> dict[str, Any]:
+    """The default cell function of a study: :func:`measure` with details (the store keeps them all)."""
+    return measure(cell.setting, cell.metrics, details=True)
+
+
+def bounds_report(setting: Setting, metrics: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every bound for a setting: applicable ones (value, terms) beside the measured metric, and the
+    inapplicable ones with the assumption that failed (``sgmbench bounds``)."""
+    try:
+        from sgmbench.bounds import bounds_table
+    except ImportError:
+        raise SgmbenchError("bounds are not available in this installation (sgmbench.bounds is missing)") from None
+    raise SgmbenchError(f"bounds_report is not wired yet ({bounds_table.__name__})")
