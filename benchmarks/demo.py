@@ -18,6 +18,7 @@ STUDY = Study(
     },
     base=Setting(target="gaussian:dim=4,mean=1,var=0.5", prior="exact"),
     metrics=("w2", "kl", "tv"),
+    bounds=("chen2023-thm2", "conforti2025-kl", "gnz2025-w2", "gnz2025-gaussian-lower"),
     rates=(
         Rate("w2", "steps", predicted=-1.0, tail=3),
         Rate("kl", "steps", predicted=-2.0, tail=3),
@@ -28,6 +29,7 @@ STUDY = Study(
         Figure("w2_vs_steps", metric="w2", x="steps", hue="sampler", col="process"),
         Figure("kl_vs_steps", metric="kl", x="steps", hue="sampler", col="process"),
         Figure("tv_vs_steps", metric="tv", x="steps", hue="sampler", col="process"),
+        Figure("measured_vs_bound", kind="bound", metric=""),
     ),
     profiles={
         "quick": {},

@@ -101,14 +101,30 @@ def _setting_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
         g.add_argument("--steps", type=_int, default=d.steps, help=f"number of steps N (default {d.steps})")
     g.add_argument("--horizon", type=_float, default=None, help="horizon T (default: the process default)")
     g.add_argument("--grid", default=d.grid, help=f"time grid spec (default {d.grid})")
-    g.add_argument("--early-stop", type=_float, default=d.early_stop, help="early stopping delta >= 0 (default 0)")
-    g.add_argument("--reference", default=d.reference, choices=("data", "early-stopped"),
-                   help="compare with p_0 (data) or p_delta (early-stopped)")  # fmt: skip
-    g.add_argument("--prior", default=d.prior, choices=("gaussian", "exact"),
-                   help="start from N(0, sigma_T^2 I) (gaussian) or p_T itself (exact)")  # fmt: skip
-    g.add_argument("--score", default=d.score, help=f"score spec (default {d.score}), e.g. perturbed:kind=bias,size=0.01")
-    g.add_argument("--samples", type=_int, default=d.samples,
-                   help=f"sample size n when the law is not exactly computable (default {d.samples})")  # fmt: skip
+    g.add_argument(
+        "--early-stop", type=_float, default=d.early_stop, help="early stopping delta >= 0 (default 0)"
+    )
+    g.add_argument(
+        "--reference",
+        default=d.reference,
+        choices=("data", "early-stopped"),
+        help="compare with p_0 (data) or p_delta (early-stopped)",
+    )
+    g.add_argument(
+        "--prior",
+        default=d.prior,
+        choices=("gaussian", "exact"),
+        help="start from N(0, sigma_T^2 I) (gaussian) or p_T itself (exact)",
+    )
+    g.add_argument(
+        "--score", default=d.score, help=f"score spec (default {d.score}), e.g. perturbed:kind=bias,size=0.01"
+    )
+    g.add_argument(
+        "--samples",
+        type=_int,
+        default=d.samples,
+        help=f"sample size n when the law is not exactly computable (default {d.samples})",
+    )
     g.add_argument("--seed", type=_int, default=d.seed, help="seed (used when sampling; default 0)")
     g.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
 
@@ -137,14 +153,22 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--samplers", type=_split_specs, help="comma-separated sampler specs")
     p.add_argument("--sampler", help="the sampler (with --processes; default exponential-integrator)")
     p.add_argument("--steps", type=_ints, default=[10, 20, 40, 80, 160], help="comma-separated step counts")
-    p.add_argument("--metric", "--metrics", dest="metrics", type=_names, default=["w2"],
-                   help="metric(s), comma-separated (default w2)")  # fmt: skip
+    p.add_argument(
+        "--metric",
+        "--metrics",
+        dest="metrics",
+        type=_names,
+        default=["w2"],
+        help="metric(s), comma-separated (default w2)",
+    )
     p.add_argument("--out", default=None, help="output directory (default results/compare)")
     p.add_argument("--json", action="store_true", help="print the long table as JSON records")
 
     p = sub.add_parser("bounds", help="every bound for one setting beside the measured metric")
     _setting_options(p)
-    p.add_argument("--metrics", type=_names, default=None, help="metrics to measure (default: the bounds' metrics)")
+    p.add_argument(
+        "--metrics", type=_names, default=None, help="metrics to measure (default: the bounds' metrics)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     p = sub.add_parser("run", help="run a study (or all) and store the results")
@@ -153,7 +177,9 @@ def build_parser() -> ArgumentParser:
     ex = p.add_mutually_exclusive_group()
     ex.add_argument("--workers", type=_int, default=0, help="local Dask workers (0: in this process)")
     ex.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    ex.add_argument("--cluster", choices=("slurm", "pbs", "sge", "lsf"), help="start workers with dask-jobqueue")
+    ex.add_argument(
+        "--cluster", choices=("slurm", "pbs", "sge", "lsf"), help="start workers with dask-jobqueue"
+    )
     p.add_argument("--cluster-config", help="YAML/JSON file of dask-jobqueue options (with --cluster)")
     p.add_argument("--jobs", type=_int, help="number of batch jobs to start (with --cluster)")
     p.add_argument("--store", default=None, help="SQLite store (default results/sgmbench.sqlite)")
@@ -271,7 +297,9 @@ def cmd_list(args) -> int:
             print(f"  ({rows['unavailable']})")
             continue
         for r in rows:
-            params = ", ".join(f"{k}={v}" for k, v in r["parameters"].items() if k not in ("target", "process"))
+            params = ", ".join(
+                f"{k}={v}" for k, v in r["parameters"].items() if k not in ("target", "process")
+            )
             print(f"  {r['name']}" + (f"({params})" if params else ""))
             if r.get("summary"):
                 print(f"      {r['summary']}")
@@ -293,7 +321,8 @@ def cmd_measure(args) -> int:
     for k, v in s.items():
         print(f"  {k:<12} {_fmt(v)}")
     rows = [
-        (m, r["value"], "yes" if r["exact"] else "no", r["stderr"], r["floor"]) for m, r in result["metrics"].items()
+        (m, r["value"], "yes" if r["exact"] else "no", r["stderr"], r["floor"])
+        for m, r in result["metrics"].items()
     ]
     print()
     print(_text_table(rows, ["metric", "value", "exact", "stderr", "floor"]))
@@ -304,7 +333,9 @@ def cmd_compare(args) -> int:
     from sgmbench.report import compare
 
     if bool(args.processes) == bool(args.samplers):
-        raise SgmbenchError("give either --processes a,b,... (with one --sampler) or --samplers a,b,... (with one --process)")
+        raise SgmbenchError(
+            "give either --processes a,b,... (with one --sampler) or --samplers a,b,... (with one --process)"
+        )
     if args.processes and args.process:
         raise SgmbenchError("--process is for --samplers; with --processes give the processes in the list")
     if args.samplers and args.sampler:
@@ -316,8 +347,13 @@ def cmd_compare(args) -> int:
     out = Path(args.out) if args.out else Path("results") / "compare"
     result = compare(base, vary[0], vary[1], args.steps, args.metrics, out)
     if args.json:
-        _print_json({"table": result.table.to_dict(orient="records"), "rates": result.rates_records(),
-                     "files": [str(f) for f in result.files]})  # fmt: skip
+        _print_json(
+            {
+                "table": result.table.to_dict(orient="records"),
+                "rates": result.rates_records(),
+                "files": [str(f) for f in result.files],
+            }
+        )
         return 0
     print(result.text())
     return 0
@@ -336,25 +372,37 @@ def cmd_bounds(args) -> int:
 
 
 def format_bounds(result: dict[str, Any]) -> str:
+    """The readable form of :func:`sgmbench.measure.bounds_report`."""
     lines = ["measured:"]
     for m, r in result["measured"].items():
-        lines.append(f"  {m:<11} {_fmt(r['value'])}" + ("  (exact)" if r.get("exact") else f"  ± {_fmt(r.get('stderr'))}"))
+        err = "  (exact)" if r.get("exact") else f"  ± {_fmt(r.get('stderr'))}"
+        lines.append(f"  {m:<22} {_fmt(r['value'])}{err}")
     rows = [
-        (b["bound"], b["metric"], b["value"], b.get("measured"), _fmt(b.get("holds")), b.get("ratio"), b.get("source", ""))
+        (
+            b["bound"],
+            b["compares"],
+            b["value"],
+            b.get("measured"),
+            b.get("holds"),
+            b.get("ratio"),
+            b["direction"],
+        )
         for b in result["applicable"]
     ]
     lines += ["", "applicable bounds:"]
-    lines.append(_text_table(rows, ["bound", "metric", "bound value", "measured", "holds", "bound/measured",
-                                    "source"]) if rows else "  (none)")  # fmt: skip
+    header = ["bound", "compares", "bound value", "measured", "holds", "bound/measured", "direction"]
+    lines.append(_text_table(rows, header) if rows else "  (none)")
     for b in result["applicable"]:
-        if b.get("terms"):
-            terms = ", ".join(f"{k}={_fmt(v)}" for k, v in b["terms"].items())
-            lines.append(f"  {b['bound']} terms: {terms}")
-    lines += ["", "inapplicable bounds:"]
-    if result["inapplicable"]:
-        for b in result["inapplicable"]:
-            lines.append(f"  {b['bound']} ({b['metric']}): {b['failed']}")
-    else:
+        terms = ", ".join(f"{k} = {_fmt(v)}" for k, v in (b.get("terms") or {}).items())
+        lines.append(
+            f"  {b['bound']}: {terms}"
+            + ("  [constant unspecified: C = 1]" if b.get("constant_unspecified") else "")
+        )
+        lines.append(f"      source: {b.get('source', '')}")
+    lines += ["", "inapplicable bounds (the assumptions that failed):"]
+    for b in result["inapplicable"]:
+        lines.append(f"  {b['bound']} ({b['compares']}): {'; '.join(b.get('failed') or [])}")
+    if not result["inapplicable"]:
         lines.append("  (none)")
     return "\n".join(lines)
 
@@ -384,8 +432,11 @@ def cmd_run(args) -> int:
         finally:
             executor.close()
     if failed:
-        print(f"{failed} cell(s) failed; see the store's messages (sgmbench report) or rerun with --retry-failed",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{failed} cell(s) failed; see the store's messages (sgmbench report) "
+            "or rerun with --retry-failed",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -398,10 +449,15 @@ def cmd_report(args) -> int:
         known = store.studies()
         for s in studies:
             if s not in known:
-                raise SgmbenchError(f"no results for study {s!r} in {store.path}; stored: {', '.join(known) or 'none'}")
+                raise SgmbenchError(
+                    f"no results for study {s!r} in {store.path}; stored: {', '.join(known) or 'none'}"
+                )
         reports, summary = report(store, studies or None, args.out)
     for r in reports:
-        print(f"{r.study}: {r.cells} cells ({r.failed} failed) -> {r.directory}/ ({len(r.files)} files)", file=sys.stderr)
+        print(
+            f"{r.study}: {r.cells} cells ({r.failed} failed) -> {r.directory}/ ({len(r.files)} files)",
+            file=sys.stderr,
+        )
     print(f"summary -> {summary}", file=sys.stderr)
     return 0
 
@@ -436,8 +492,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         msg = " ".join(str(exc).split())
-        print(f"error: internal error: {type(exc).__name__}: {msg} (SGMBENCH_DEBUG=1 shows the traceback)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: internal error: {type(exc).__name__}: {msg} (SGMBENCH_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -127,50 +127,77 @@ def _is_exact(score, target, process) -> bool:
     )
 
 
-def affine_table(target, process, times: torch.Tensor, score=None) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""$(a_t, b_t)$ of the score at each time, ``[K, d]`` each; times with $t = 0$ get zeros (unused).
+def _check_affine(ab, score):
+    if ab is None:
+        name = getattr(score, "name", type(score).__name__)
+        raise SgmbenchError(f"score {name!r} is not affine in the target eigenbasis: no exact law")
+    return ab
 
-    ``score=None`` (or ``"exact"``, or an ``ExactScore``): the exact score, vectorised,
-    $a_t = -1/\lambda_t$, $b_t = \alpha_t\tilde\mu/\lambda_t$ (metrics-and-exact.md §3.1). Otherwise
-    ``score.affine_grid(times)`` if the score has it, else ``score.affine(t)`` per time;
-    :class:`SgmbenchError` if the score is not affine.
+
+def _score_rows(target, process, times: torch.Tensor, score):
+    r"""A function ``rows(i, j) -> (a, b)``: the score's affine coefficients for eigen-coordinates
+    ``i:j`` at ``times``, float64 ``[j - i, K]`` each (fresh tensors the caller may overwrite).
+
+    Exact score: $a = -1/\lambda_t$, $b = \alpha_t\tilde\mu/\lambda_t$ computed per row block in closed form.
+    Other scores: ``score.affine_grid(times)`` if present, else ``score.affine(t)`` per time (times
+    $t = 0$ are skipped and get zeros: no sampler evaluates the score there).
     """
     parts = _gaussian_parts(target)
-    times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
-    pos = times > 0
-    d = parts.lam.numel()
-    a = torch.zeros(times.numel(), d, dtype=DTYPE)
-    b = torch.zeros(times.numel(), d, dtype=DTYPE)
-    tp = times[pos]
     if _is_exact(score, target, process):
-        m, v = _noised_moments(parts, process, tp)
-        a[pos], b[pos] = -1.0 / v, m / v
-        return a, b
+        al = process.alpha(times)
+        al2, s2 = al * al, process.sigma2(times)
+
+        def exact_rows(i, j):
+            a = torch.addr(s2[None, :], parts.lam[i:j], al2).reciprocal_().neg_()
+            return a, torch.outer(parts.mean[i:j], al).mul_(a).neg_()
+
+        return exact_rows
+    pos = times > 0
+    d, K = parts.lam.numel(), times.numel()
     if hasattr(score, "affine_grid"):
-        aa, bb = score.affine_grid(tp)
-        a[pos], b[pos] = torch.as_tensor(aa, dtype=DTYPE), torch.as_tensor(bb, dtype=DTYPE)
-        return a, b
-    if not hasattr(score, "affine"):
+        aa, bb = _check_affine(score.affine_grid(times[pos]), score)
+        a_full, b_full = torch.zeros(K, d, dtype=DTYPE), torch.zeros(K, d, dtype=DTYPE)
+        a_full[pos], b_full[pos] = torch.as_tensor(aa, dtype=DTYPE), torch.as_tensor(bb, dtype=DTYPE)
+    elif hasattr(score, "affine"):
+        zero = torch.zeros(d, dtype=DTYPE)
+        cache: dict[float, tuple] = {}
+        rows_a, rows_b = [], []
+        for t in times.tolist():
+            if t not in cache:
+                cache[t] = _check_affine(score.affine(t), score) if t > 0 else (zero, zero)
+            rows_a.append(torch.as_tensor(cache[t][0], dtype=DTYPE))
+            rows_b.append(torch.as_tensor(cache[t][1], dtype=DTYPE))
+        a_full, b_full = torch.stack(rows_a), torch.stack(rows_b)
+    else:
         raise SgmbenchError("exact laws need a score with affine(t) (a Score object), got a plain callable")
-    idx = torch.nonzero(pos).reshape(-1).tolist()
-    for i in idx:
-        ab = score.affine(float(times[i]))
-        if ab is None:
-            name = getattr(score, "name", type(score).__name__)
-            raise SgmbenchError(f"score {name!r} is not affine in the target eigenbasis: no exact law")
-        a[i], b[i] = torch.as_tensor(ab[0], dtype=DTYPE), torch.as_tensor(ab[1], dtype=DTYPE)
-    return a, b
+    a_full, b_full = a_full.T.contiguous(), b_full.T.contiguous()
+    return lambda i, j: (a_full[i:j].clone(), b_full[i:j].clone())
+
+
+def affine_table(target, process, times: torch.Tensor, score=None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""$(a_t, b_t)$ of the score at each time, ``[K, d]`` each (exact score: $a_t = -1/\lambda_t$,
+    $b_t = \alpha_t\tilde\mu/\lambda_t$, metrics-and-exact.md §3.1); :class:`SgmbenchError` if not affine."""
+    times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+    a, b = _score_rows(target, process, times, score)(0, _gaussian_parts(target).lam.numel())
+    return a.T, b.T
 
 
 # ------------------------------------------------------------------------------------------------
 # Per-step affine maps (M, c, Q) for each sampler
 # ------------------------------------------------------------------------------------------------
+# Internal layout: [rows, K] with eigen-coordinates as rows and the steps of each grid along the
+# contiguous axis in *reversed* order (last step first), so that the suffix products P_k of the
+# recursion are plain cumulative products; coordinates are processed in row blocks of about
+# _BLOCK elements, which keeps every temporary in cache.
+_BLOCK = 1 << 17
+
+
 def langevin_affine(a: torch.Tensor, b: torch.Tensor, step: torch.Tensor, num_steps: int = 1):
     r"""$(M, c, Q)$ of ``num_steps`` Langevin steps $x \leftarrow x + \varepsilon s(x) + \sqrt{2\varepsilon}z$ with
-    $s = a x + b$: one step is $(1 + \varepsilon a,\ \varepsilon b,\ 2\varepsilon)$ (Song et al. 2021 Alg. 2/3
-    corrector); $m$ steps compose as $(M^m, c\sum_{j<m}M^j, Q\sum_{j<m}M^{2j})$."""
-    eps = step.reshape(-1, *([1] * (a.ndim - 1)))
-    M1, c1, Q1 = 1.0 + eps * a, eps * b, (2.0 * eps).expand_as(a)
+    $s = a x + b$ (``step`` $\varepsilon$ broadcasts against ``a``): one step is
+    $(1 + \varepsilon a,\ \varepsilon b,\ 2\varepsilon)$ (Song et al. 2021 Alg. 2/3 corrector); $m$ steps compose
+    as $(M^m, c\sum_{j<m}M^j, Q\sum_{j<m}M^{2j})$."""
+    M1, c1, Q1 = 1.0 + step * a, step * b, (2.0 * step).expand_as(a)
     M, c, Q = torch.ones_like(a), torch.zeros_like(a), torch.zeros_like(a)
     for _ in range(num_steps):
         M, c, Q = M1 * M, M1 * c + c1, M1**2 * Q + Q1
@@ -184,83 +211,112 @@ def _compose(first, second):
     return M2 * M1, M2 * c1 + c2, M2**2 * Q1 + Q2
 
 
-def _single_stage_maps(name, params, process, hi, lo, a, b):
-    step = LINEAR_STEPS[name](process, hi, lo, **params)
-    r, gam = step.r[:, None], step.gamma[:, None]
-    return r + gam * a, gam * b, (step.eta**2)[:, None].expand_as(a)
+class _MapBuilder:
+    r"""Builds $(M, c, Q)$ per row block for one sampler on the (reversed, concatenated) steps ``hi -> lo``.
+
+    - single-stage samplers (:data:`~sgmbench.samplers.LINEAR_STEPS`): $M = r + \gamma a_{t_k}$,
+      $c = \gamma b_{t_k}$, $Q = \eta^2$, the sampler's own coefficients;
+    - ``pf-heun``, with $A_j = f_j + \tfrac12g_j^2a_{t_j}$, $C_j = \tfrac12g_j^2b_{t_j}$ at $t_k$ and $t_{k+1}$:
+      $M = 1 + \tfrac h2[A_k + A_{k+1} + hA_kA_{k+1}]$, $c = \tfrac h2[C_k + C_{k+1} + hA_{k+1}C_k]$, $Q = 0$
+      (metrics-and-exact.md §3.2, Heun row); the Euler step $(1 + hA_k, hC_k, 0)$ where $t_{k+1} = 0$;
+    - ``predictor-corrector``: the predictor's map after ``corrector_steps`` Langevin maps at $t_k$
+      (:func:`langevin_affine`, step :func:`~sgmbench.samplers.langevin_step_size`).
+    """
+
+    def __init__(self, target, process, smp: Sampler, score, hi: torch.Tensor, lo: torch.Tensor):
+        self.name = name = smp.name
+        params = {**samplers.entry(name).parameters(), **smp.params}  # registry defaults, then the spec's
+        K = hi.numel()
+        if name in LINEAR_STEPS:
+            step = LINEAR_STEPS[name](process, hi, lo, **params)
+            self.r, self.gamma, self.q = step.r, step.gamma, (step.eta**2)[None, :]
+            self.rows = _score_rows(target, process, hi, score)
+        elif name == "pf-heun":
+            both = torch.cat([hi, lo])
+            self.f, self.half_g2 = pf_drift_coefficients(process, both)
+            self.h = hi - lo
+            self.euler = lo == 0
+            self.K = K
+            self.rows = _score_rows(target, process, both, score)
+        elif name == "predictor-corrector":
+            predictor, snr, steps = check_pc_params(params["predictor"], params["snr"], params["corrector_steps"])
+            pred = LINEAR_STEPS[predictor](process, hi, lo)
+            self.r, self.gamma, self.q = pred.r, pred.gamma, (pred.eta**2)[None, :]
+            self.eps = langevin_step_size(process, hi, snr)
+            self.corrector_steps = steps if snr > 0 else 0
+            self.rows = _score_rows(target, process, hi, score)
+        else:
+            raise SgmbenchError(f"no exact law for sampler {name!r}")
+
+    def block(self, i: int, j: int):
+        """$(M, c, Q)$ for eigen-coordinates ``i:j``; ``Q`` is ``[1, K]`` when the same for all coordinates."""
+        a, b = self.rows(i, j)
+        if self.name in LINEAR_STEPS:
+            return torch.addcmul(self.r, self.gamma, a), b.mul_(self.gamma), self.q
+        if self.name == "pf-heun":
+            K, h = self.K, self.h
+            A, C = a.mul_(self.half_g2).add_(self.f), b.mul_(self.half_g2)
+            A1, A2, C1, C2 = A[:, :K], A[:, K:], C[:, :K], C[:, K:]
+            M = (A1 * A2).mul_(h).add_(A1).add_(A2).mul_(0.5 * h).add_(1.0)
+            c = (A2 * C1).mul_(h).add_(C1).add_(C2).mul_(0.5 * h)
+            if bool(self.euler.any()):
+                M = torch.where(self.euler, 1.0 + h * A1, M)
+                c = torch.where(self.euler, h * C1, c)
+            return M, c, torch.zeros_like(self.h)[None, :]
+        corr = langevin_affine(a, b, self.eps, self.corrector_steps)
+        pred = (torch.addcmul(self.r, self.gamma, a), b * self.gamma, self.q.expand_as(a))
+        return _compose(corr, pred)
+
+
+def _reversed_steps(grids: Sequence[torch.Tensor]):
+    """Concatenated step endpoints of ``grids``, each grid's steps in reversed order, and the step counts."""
+    hi = torch.cat([g[:-1].flip(0) for g in grids])
+    lo = torch.cat([g[1:].flip(0) for g in grids])
+    return hi, lo, [g.numel() - 1 for g in grids]
 
 
 def step_maps(target, process, grid: torch.Tensor, sampler, score=None):
-    r"""Per-step affine maps $(M_k, c_k, Q_k)$, float64 ``[N, d]`` each, of ``sampler`` on ``grid``.
-
-    - single-stage samplers: $M = r + \gamma a_{t_k}$, $c = \gamma b_{t_k}$, $Q = \eta^2$;
-    - ``pf-heun`` with $A_j = f_j + \tfrac12g_j^2a_{t_j}$, $C_j = \tfrac12g_j^2b_{t_j}$:
-      $M = 1 + \tfrac h2[A_k + A_{k+1}(1 + hA_k)]$, $c = \tfrac h2[C_k + hA_{k+1}C_k + C_{k+1}]$, $Q = 0$
-      (metrics-and-exact.md §3.2); an Euler step $(1 + hA_k, hC_k, 0)$ where $t_{k+1} = 0$;
-    - ``predictor-corrector``: the predictor's map after the corrector's :func:`langevin_affine` at $t_k$.
-    """
-    smp = get_sampler(sampler)
+    r"""Per-step affine maps $(M_k, c_k, Q_k)$ of ``sampler`` on ``grid``, float64 ``[N, d]`` each, in step
+    order: in eigen-coordinates step $k$ is $y \mapsto M_k y + c_k + \sqrt{Q_k}Z$ (see :class:`_MapBuilder`)."""
     g = check_grid(grid)
-    return _maps(target, process, [g], smp, score)[0]
-
-
-def _maps(target, process, grids: Sequence[torch.Tensor], smp: Sampler, score):
-    """Maps for several grids at once: coefficients and the affine score are computed on the
-    concatenated steps in one vectorised pass, then split per grid."""
-    name = smp.name
-    params = {**samplers.entry(name).parameters(), **smp.params}  # registry defaults, then the spec's
-    hi = torch.cat([g[:-1] for g in grids])
-    lo = torch.cat([g[1:] for g in grids])
-    sizes = [g.numel() - 1 for g in grids]
-    if name in LINEAR_STEPS:
-        a, b = affine_table(target, process, hi, score)
-        maps = _single_stage_maps(name, params, process, hi, lo, a, b)
-    elif name == "pf-heun":
-        both = torch.cat([hi, lo])
-        a_all, b_all = affine_table(target, process, both, score)
-        f, c2 = pf_drift_coefficients(process, both)
-        A = f[:, None] + c2[:, None] * a_all
-        C = c2[:, None] * b_all
-        K = hi.numel()
-        A1, A2, C1, C2 = A[:K], A[K:], C[:K], C[K:]
-        h = (hi - lo)[:, None]
-        euler = (lo == 0)[:, None]
-        M = torch.where(euler, 1.0 + h * A1, 1.0 + 0.5 * h * (A1 + A2 * (1.0 + h * A1)))
-        c = torch.where(euler, h * C1, 0.5 * h * (C1 + h * A2 * C1 + C2))
-        maps = (M, c, torch.zeros_like(M))
-    elif name == "predictor-corrector":
-        predictor, snr, steps = check_pc_params(params["predictor"], params["snr"], params["corrector_steps"])
-        a, b = affine_table(target, process, hi, score)
-        eps = langevin_step_size(process, hi, snr)
-        corr = langevin_affine(a, b, eps, steps if snr > 0 else 0)
-        pred = _single_stage_maps(predictor, {}, process, hi, lo, a, b)
-        maps = _compose(corr, pred)
-    else:
-        raise SgmbenchError(f"no exact law for sampler {name!r}")
-    return list(zip(*(torch.split(m, sizes) for m in maps)))
+    hi, lo, _ = _reversed_steps([g])
+    M, c, Q = _MapBuilder(target, process, get_sampler(sampler), score, hi, lo).block(
+        0, _gaussian_parts(target).lam.numel()
+    )
+    return tuple(x.expand_as(M).flip(-1).T.contiguous() for x in (M, c, Q))
 
 
 # ------------------------------------------------------------------------------------------------
 # Propagation
 # ------------------------------------------------------------------------------------------------
-def propagate(mean0: torch.Tensor, var0: torch.Tensor, M: torch.Tensor, c: torch.Tensor, Q: torch.Tensor):
-    r"""Solve $m_{k+1} = M_km_k + c_k$, $v_{k+1} = M_k^2v_k + Q_k$ for $k < N$ in closed form.
+def _propagate_reversed(m0, v0, M, c, Q):
+    """:func:`propagate` for ``[rows, N]`` maps in reversed step order; overwrites ``M``."""
+    P = M.cumprod_(-1)  # P[:, j] = M_{N-1} ... M_{N-1-j} = P_{N-1-j}
+    total = P[:, -1].clone()
+    mean = total * m0 + c[:, 0] + torch.linalg.vecdot(P[:, :-1], c[:, 1:])
+    P2 = P[:, :-1].square_()
+    noise = P2 @ Q[0, 1:] if Q.shape[0] == 1 else torch.linalg.vecdot(P2, Q[:, 1:])
+    return mean, total.square_().mul_(v0).add_(Q[:, 0]).add_(noise)
 
-    With $P_k = \prod_{j=k}^{N-1}M_j$: $m_N = P_0m_0 + \sum_kP_{k+1}c_k$, $v_N = P_0^2v_0 + \sum_kP_{k+1}^2Q_k$.
-    Returns ``(m_N, v_N)``; :class:`DivergenceError` (with the first bad step) if they are not finite.
+
+def propagate(mean0: torch.Tensor, var0: torch.Tensor, M: torch.Tensor, c: torch.Tensor, Q: torch.Tensor):
+    r"""Solve $m_{k+1} = M_km_k + c_k$, $v_{k+1} = M_k^2v_k + Q_k$ for $k < N$ (maps ``[N, d]``) in closed form.
+
+    With suffix products $P_k = \prod_{j=k}^{N-1}M_j$ ($P_N = 1$):
+    $m_N = P_0m_0 + \sum_kP_{k+1}c_k$, $v_N = P_0^2v_0 + \sum_kP_{k+1}^2Q_k$. Returns ``(m_N, v_N)``.
     """
-    P = torch.cumprod(M.flip(0), 0).flip(0)
-    nxt = torch.cat([P[1:], torch.ones_like(P[:1])])
-    mean = P[0] * mean0 + (nxt * c).sum(0)
-    var = P[0] ** 2 * var0 + (nxt**2 * Q).sum(0)
-    if not (bool(torch.isfinite(mean).all()) and bool(torch.isfinite(var).all())):
-        m, v = mean0.clone(), var0.clone()
-        for k in range(M.shape[0]):
-            m, v = M[k] * m + c[k], M[k] ** 2 * v + Q[k]
-            if not (bool(torch.isfinite(m).all()) and bool(torch.isfinite(v).all())):
-                raise DivergenceError(f"exact law diverged at step {k}: non-finite mean or variance", step=k)
-        raise DivergenceError("exact law is not finite (overflow in the closed-form sums)", step=None)
-    return mean, var
+    rev = [torch.as_tensor(x, dtype=DTYPE).expand_as(M).T.flip(-1).contiguous() for x in (M, c, Q)]
+    return _propagate_reversed(mean0, var0, *rev)
+
+
+def _divergence_step(m0, v0, M, c, Q) -> int | None:
+    """First step (natural order) after which the sequential recursion is not finite."""
+    m, v = m0.clone(), v0.clone()
+    for k in range(M.shape[0]):
+        m, v = M[k] * m + c[k], M[k] ** 2 * v + Q[k]
+        if not (bool(torch.isfinite(m).all()) and bool(torch.isfinite(v).all())):
+            return k
+    return None
 
 
 def exact_law(target, process, grid: torch.Tensor, sampler, score=None, prior="gaussian") -> DiagGaussian:
@@ -272,7 +328,7 @@ def exact_law(target, process, grid: torch.Tensor, sampler, score=None, prior="g
     target eigenbasis. The grid's last time is the early-stopping time $\delta$; compare the result with
     :func:`reference_law` at $\delta$ (sampler error) or at 0. Returns a :class:`DiagGaussian` in the
     target eigenbasis. Raises :class:`SgmbenchError` if the target is not Gaussian or the score not
-    affine, :class:`DivergenceError` if the law overflows.
+    affine, :class:`DivergenceError` (with the step) if the law overflows.
     """
     return exact_laws(target, process, [grid], sampler, score=score, prior=prior)[0]
 
@@ -280,14 +336,33 @@ def exact_law(target, process, grid: torch.Tensor, sampler, score=None, prior="g
 def exact_laws(
     target, process, grids: Sequence[torch.Tensor], sampler, score=None, prior="gaussian"
 ) -> list[DiagGaussian]:
-    """:func:`exact_law` for several grids (e.g. a sweep over step counts) in one vectorised pass."""
+    """:func:`exact_law` for several grids (e.g. a sweep over step counts) in one vectorised pass:
+    step coefficients and the score table are computed once on all steps, then each grid's recursion
+    is solved by cumulative products, block by block over the eigen-coordinates."""
     parts = _gaussian_parts(target)
     smp = get_sampler(sampler)
     gs = [check_grid(g) for g in grids]
+    hi, lo, sizes = _reversed_steps(gs)
+    builder = _MapBuilder(target, process, smp, score, hi, lo)
+    starts = [_prior_moments(parts, process, float(g[0]), prior) for g in gs]
+    d = parts.lam.numel()
+    rows = max(1, _BLOCK // max(1, hi.numel()))
+    means = [torch.empty(d, dtype=DTYPE) for _ in gs]
+    variances = [torch.empty(d, dtype=DTYPE) for _ in gs]
+    for i in range(0, d, rows):
+        j = min(d, i + rows)
+        M, c, Q = builder.block(i, j)
+        col = 0
+        for n, (m0, v0), mean, var in zip(sizes, starts, means, variances):
+            seg = slice(col, col + n)
+            mean[i:j], var[i:j] = _propagate_reversed(m0[i:j], v0[i:j], M[:, seg], c[:, seg], Q[:, seg])
+            col += n
     out = []
-    for g, (M, c, Q) in zip(gs, _maps(target, process, gs, smp, score)):
-        m0, v0 = _prior_moments(parts, process, float(g[0]), prior)
-        mean, var = propagate(m0, v0, M, c, Q)
+    for g, (m0, v0), mean, var in zip(gs, starts, means, variances):
+        if not (bool(torch.isfinite(mean).all()) and bool(torch.isfinite(var).all())):
+            step = _divergence_step(m0, v0, *step_maps(target, process, g, smp, score))
+            where = f"at step {step}" if step is not None else "(overflow in the closed-form sums)"
+            raise DivergenceError(f"exact law of {smp.name} diverged {where}: non-finite mean or variance", step)
         out.append(DiagGaussian(mean, var, parts.basis))
     return out
 

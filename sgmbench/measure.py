@@ -38,7 +38,7 @@ CONTRACT_FIELDS = ("value", "exact", "stderr", "floor")
 
 @dataclass
 class Resolved:
-    """The objects a setting names, built once: target, process, horizon, score, sampler, grid, reference time."""
+    """The objects a setting names, built once: target, process, horizon, score, sampler, grid, reference."""
 
     setting: Setting
     target: Any
@@ -50,7 +50,7 @@ class Resolved:
     reference_time: float
 
     def as_dict(self) -> dict[str, Any]:
-        """Every resolved parameter: the setting (horizon filled in), ``dim``, and each object's parameters."""
+        """Every resolved parameter: the setting (horizon filled in), ``dim``, each object's parameters."""
         d = self.setting.as_dict()
         d["horizon"] = self.horizon
         d["dim"] = int(self.target.dim)
@@ -63,7 +63,9 @@ class Resolved:
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None), tuple, list))}
+    return {
+        k: v for k, v in params.items() if isinstance(v, (int, float, str, bool, type(None), tuple, list))
+    }
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
@@ -134,8 +136,14 @@ def exact_metric_records(generated, reference, metrics: Sequence[str]) -> dict[s
     for m in metrics:
         t0 = time.perf_counter()
         value = float(fns[m]())
-        out[m] = {"value": value, "exact": True, "stderr": 0.0, "floor": 0.0,
-                  "estimator": "closed form (Gaussian)", "runtime_s": time.perf_counter() - t0}  # fmt: skip
+        out[m] = {
+            "value": value,
+            "exact": True,
+            "stderr": 0.0,
+            "floor": 0.0,
+            "estimator": "closed form (Gaussian)",
+            "runtime_s": time.perf_counter() - t0,
+        }
     return out
 
 
@@ -159,8 +167,9 @@ def generate_samples(r: Resolved) -> tuple[torch.Tensor, int]:
 
     s = r.setting
     gen = torch.Generator().manual_seed(int(s.seed))
-    x0 = initial_points(r.process, r.horizon, s.samples, prior=s.prior, target=r.target, generator=gen,
-                        device=s.device)  # fmt: skip
+    x0 = initial_points(
+        r.process, r.horizon, s.samples, prior=s.prior, target=r.target, generator=gen, device=s.device
+    )
     noise = IndependentNoise(s.samples, r.target.dim, generator=gen)
     result = r.sampler(r.process, r.grid, r.score, x0, noise).raise_for_failure()
     return result.samples.detach().to("cpu", torch.float64), int(result.nfe)
@@ -176,12 +185,14 @@ def reference_distribution(r: Resolved):
 def sample_metric_records(
     samples: torch.Tensor, reference, metrics: Sequence[str], seed: int
 ) -> dict[str, dict[str, Any]]:
-    """Estimate each metric between generated ``samples`` and the ``reference`` law (with stderr and floor)."""
+    """Estimate each metric between generated ``samples`` and the ``reference`` law (stderr, floor)."""
     from sgmbench import metrics as M
 
     estimate = getattr(M, "estimate", None)
     if estimate is None:
-        raise SgmbenchError("sample-based metrics are not available yet (sgmbench.metrics.estimate is missing)")
+        raise SgmbenchError(
+            "sample-based metrics are not available yet (sgmbench.metrics.estimate is missing)"
+        )
     out = {}
     for m in metrics:
         rec = estimate(m, samples, reference, seed=seed)
@@ -232,16 +243,80 @@ def measure(setting: Setting, metrics: Sequence[str] = ("w2",), *, details: bool
     return out
 
 
-def measure_cell(cell) -> dict[str, Any]:
-    """The default cell function of a study: :func:`measure` with details (the store keeps them all)."""
-    return measure(cell.setting, cell.metrics, details=True)
+BOUND_FIELDS = (
+    "bound",
+    "metric",
+    "reference",
+    "compares",
+    "direction",
+    "applicable",
+    "value",
+    "terms",
+    "failed",
+    "measured",
+    "measured_key",
+    "ratio",
+    "holds",
+    "constant",
+    "constant_unspecified",
+    "vacuous",
+    "provenance",
+    "source",
+    "exponents",
+    "notes",
+)
 
 
-def bounds_report(setting: Setting, metrics: Sequence[str] | None = None) -> dict[str, Any]:
-    """Every bound for a setting: applicable ones (value, terms) beside the measured metric, and the
-    inapplicable ones with the assumption that failed (``sgmbench bounds``)."""
+def evaluate_bounds(setting: Setting, measured: Mapping[str, Any], names: Sequence[str] | None = None):
+    """:func:`sgmbench.bounds.bounds_table` rows (the fields of :data:`BOUND_FIELDS`) for one setting."""
     try:
         from sgmbench.bounds import bounds_table
     except ImportError:
-        raise SgmbenchError("bounds are not available in this installation (sgmbench.bounds is missing)") from None
-    raise SgmbenchError(f"bounds_report is not wired yet ({bounds_table.__name__})")
+        raise SgmbenchError(
+            "bounds are not available in this installation (sgmbench.bounds is missing)"
+        ) from None
+    rows = bounds_table(setting, measured, names=list(names) if names is not None else None)
+    return [{k: row.get(k) for k in BOUND_FIELDS} for row in rows]
+
+
+def measure_cell(cell) -> dict[str, Any]:
+    """The default cell function of a study: :func:`measure` with details (the store keeps them all),
+    and the cell's bounds evaluated on the same setting beside the measured metrics (``bounds``)."""
+    out = measure(cell.setting, cell.metrics, details=True)
+    if cell.bounds:
+        try:
+            out["bounds"] = evaluate_bounds(cell.setting, out["metrics"], cell.bounds)
+        except Exception as exc:  # a bound's failure must not lose the measured metrics
+            out["bounds_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return out
+
+
+def bounds_report(setting: Setting, metrics: Sequence[str] | None = None) -> dict[str, Any]:
+    r"""Every bound for a setting (``sgmbench bounds``): the applicable ones (value and terms) beside the
+    measured metric, and the inapplicable ones with the assumptions that failed.
+
+    Measures ``metrics`` (default: those of ``w2``, ``kl``, ``tv`` that some bound controls) against the
+    setting's reference and, when $\delta > 0$, against the other reference too (``"w2@data"``-style
+    keys), so that every bound is compared with the law it speaks about.
+    """
+    from sgmbench.bounds import bounds as registry
+
+    if metrics is None:
+        wanted = {registry.create(n).metric for n in registry.names()}
+        metrics = [m for m in ("w2", "kl", "tv") if m in wanted]
+    metrics = check_metrics(metrics)
+    result = measure(setting, metrics)
+    measured: dict[str, Any] = dict(result["metrics"])
+    if setting.early_stop > 0:
+        other = "data" if setting.reference == "early-stopped" else "early-stopped"
+        for m, rec in measure(setting.replace(reference=other), metrics)["metrics"].items():
+            measured[f"{m}@{other}"] = rec
+        for m in metrics:
+            measured[f"{m}@{setting.reference}"] = measured[m]
+    rows = evaluate_bounds(setting, measured)
+    return {
+        "setting": result["setting"],
+        "measured": measured,
+        "applicable": [r for r in rows if r["applicable"]],
+        "inapplicable": [r for r in rows if not r["applicable"]],
+    }

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">"]
 AXIS_LABELS = {
     "steps": "number of steps $N$",
     "h": "step size $h = (T-\\delta)/N$ (forward time)",
@@ -102,8 +103,13 @@ def rate_figure(
     rows = sorted(d[row].dropna().unique(), key=str) if row else [None]
     hues = sorted(d[hue].dropna().unique(), key=str) if hue else [None]
     palette = dict(zip(hues, sns.color_palette("colorblind", max(len(hues), 1))))
+    markers = dict(zip(hues, MARKERS * (len(hues) // len(MARKERS) + 1)))
     fig, axes = plt.subplots(
-        len(rows), len(cols), figsize=(4.6 * len(cols) + 1.2, 3.6 * len(rows) + 0.4), squeeze=False, sharex=True
+        len(rows),
+        len(cols),
+        figsize=(4.6 * len(cols) + 1.2, 3.6 * len(rows) + 0.4),
+        squeeze=False,
+        sharex=True,
     )
     for i, rv in enumerate(rows):
         for j, cv in enumerate(cols):
@@ -129,24 +135,43 @@ def rate_figure(
                     label += f" ({_fmt_slope(fit)})"
                 err = g["stderr"].fillna(0).to_numpy(dtype=float)
                 ax.errorbar(
-                    g[x], g["value"], yerr=err if np.any(err > 0) else None, marker="o", ms=4, lw=1.4,
-                    capsize=2, color=palette[hv], label=label,
-                )  # fmt: skip
+                    g[x],
+                    g["value"],
+                    yerr=err if np.any(err > 0) else None,
+                    marker=markers[hv],
+                    ms=4,
+                    lw=1.4,
+                    capsize=2,
+                    color=palette[hv],
+                    label=label,
+                )
                 if fit is not None and np.isfinite(fit["slope"]) and fit.get("intercept") is not None:
                     xs = np.asarray(sorted(g[x].astype(float)))
                     if fit.get("x_min") is not None:
                         xs = xs[(xs >= fit["x_min"]) & (xs <= fit["x_max"])]
                     if xs.size >= 2:
-                        ax.plot(xs, np.exp(fit["intercept"]) * xs ** fit["slope"], "-", lw=0.8, alpha=0.6,
-                                color=palette[hv])  # fmt: skip
+                        ax.plot(
+                            xs,
+                            np.exp(fit["intercept"]) * xs ** fit["slope"],
+                            "-",
+                            lw=0.8,
+                            alpha=0.6,
+                            color=palette[hv],
+                        )
                 if bounds is not None and not bounds.empty:
                     bsel = _select(bounds, {hue: hv, col: cv, row: rv})
                     for bname, bsub in bsel.groupby("bound"):
                         bsub = bsub.groupby(x)["bound_value"].mean().reset_index().sort_values(x)
                         bsub = bsub[np.isfinite(bsub["bound_value"]) & (bsub["bound_value"] > 0)]
                         if not bsub.empty:
-                            ax.plot(bsub[x], bsub["bound_value"], ":", lw=1.3, color=palette[hv],
-                                    label=f"{bname} bound" + (f" ({hv})" if hue else ""))  # fmt: skip
+                            ax.plot(
+                                bsub[x],
+                                bsub["bound_value"],
+                                ":",
+                                lw=1.3,
+                                color=palette[hv],
+                                label=f"{bname} bound" + (f" ({hv})" if hue else ""),
+                            )
             if predicted is not None and not panel.empty:
                 _reference_slope(ax, panel, x, predicted)
             if logx:
@@ -184,7 +209,9 @@ def _reference_slope(ax, panel: pd.DataFrame, x: str, slope: float) -> None:
         return
     x0 = xs[0]
     y0 = float(np.exp(np.log(ys[ys > 0]).max())) if (ys > 0).any() else 1.0
-    ax.plot(xs, y0 * 1.5 * (xs / x0) ** slope, "--", color="0.45", lw=1.0, label=f"reference slope {slope:+g}")
+    ax.plot(
+        xs, y0 * 1.5 * (xs / x0) ** slope, "--", color="0.45", lw=1.0, label=f"reference slope {slope:+g}"
+    )
 
 
 def _select(df: pd.DataFrame, where: Mapping[Any, Any]) -> pd.DataFrame:
@@ -200,14 +227,19 @@ def _match(fits: pd.DataFrame, where: Mapping[Any, Any]):
 
 
 def bound_figure(pairs: pd.DataFrame, title: str | None = None):
-    """Measured vs bound (columns ``measured``, ``bound_value``, ``bound``, ``metric``), log–log with y = x."""
+    """Measured vs bound (columns ``measured``, ``bound_value``, ``bound``, ``metric``), log–log, y = x."""
     d = pairs[np.isfinite(pairs["measured"]) & np.isfinite(pairs["bound_value"])]
     d = d[(d["measured"] > 0) & (d["bound_value"] > 0)]
     metrics = sorted(d["metric"].unique()) or ["-"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics) + 1, 4.2), squeeze=False)
     for ax, m in zip(axes[0], metrics):
-        sub = d[d["metric"] == m]
+        sub = d[d["metric"] == m].copy()
         if not sub.empty:
+            if "direction" in sub.columns:
+                sub["bound"] = [
+                    b + (" (lower bound)" if dr == "lower" else "")
+                    for b, dr in zip(sub["bound"], sub["direction"])
+                ]
             sns.scatterplot(data=sub, x="bound_value", y="measured", hue="bound", style="bound", ax=ax, s=28)
             lo = float(min(sub["measured"].min(), sub["bound_value"].min())) * 0.7
             hi = float(max(sub["measured"].max(), sub["bound_value"].max())) * 1.4
@@ -218,7 +250,7 @@ def bound_figure(pairs: pd.DataFrame, title: str | None = None):
         ax.set_xlabel(f"bound on {m}")
         ax.set_ylabel(f"measured {metric_label(m)}")
         ax.grid(True, which="both", alpha=0.25)
-        ax.set_title(f"{m}: a bound holds where points lie below the diagonal", fontsize=8)
+        ax.set_title(f"{m}: upper bounds hold below the diagonal, lower bounds above", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -36,10 +36,28 @@ from sgmbench.study import SPEC_FIELDS, Figure, Rate, Table, jsonable
 RESULTS_DIR = Path("results")
 # Columns that never define a table row (identifiers, provenance, record fields).
 NON_AXIS = {
-    "study", "cell_key", "status", "message", "seed", "replicate", "metric", "value", "stderr", "floor",
-    "exact", "nfe", "duration_s", "version", "git_commit", "host", "finished_at", "attempts", "h", "device",
-}  # fmt: skip
-RESERVED_NAMES = ("results", "rates", "bounds", "bound_verdicts", "failed", "config")
+    "study",
+    "cell_key",
+    "status",
+    "message",
+    "seed",
+    "replicate",
+    "metric",
+    "value",
+    "stderr",
+    "floor",
+    "exact",
+    "nfe",
+    "duration_s",
+    "version",
+    "git_commit",
+    "host",
+    "finished_at",
+    "attempts",
+    "h",
+    "device",
+}
+RESERVED_NAMES = ("results", "rates", "bounds", "bound_verdicts", "bound_rates", "failed", "config")
 PREFERRED_ALIASES = {"target.dim": "dim", "score.size": "eps"}
 
 
@@ -52,6 +70,7 @@ class StudyReport:
     files: list[Path] = field(default_factory=list)
     rates: pd.DataFrame | None = None
     verdicts: pd.DataFrame | None = None
+    bound_rates: pd.DataFrame | None = None
     cells: int = 0
     failed: int = 0
 
@@ -131,6 +150,8 @@ def to_markdown(df: pd.DataFrame) -> str:
     cols = [str(c) for c in df.columns]
 
     def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "—"
         if isinstance(v, float):
             v = f"{v:.4g}" if np.isfinite(v) else str(v)
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -157,29 +178,12 @@ def write_table(df: pd.DataFrame, stem: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------------
 # Rates
 # ------------------------------------------------------------------------------------------------
-def fit_loglog(x: Sequence[float], y: Sequence[float], level: float = 0.95) -> dict[str, Any]:
-    """Least squares of log y on log x: slope, intercept, slope stderr and CI, R², n points."""
-    from scipy import stats
+def fit_loglog(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
+    """Plain least squares of log y on log x over every point (no window): ``slope``, ``intercept``, ``n``."""
+    from sgmbench.analysis import fit_slope
 
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    x, y = np.log(x[keep]), np.log(y[keep])
-    n = int(x.size)
-    nan = float("nan")
-    if n < 2 or np.ptp(x) == 0:
-        return {"slope": nan, "intercept": nan, "slope_stderr": nan, "slope_ci": (nan, nan), "r2": nan, "n": n}
-    res = stats.linregress(x, y)
-    se = float(res.stderr) if n > 2 else nan
-    q = float(stats.t.ppf(0.5 + level / 2, n - 2)) if n > 2 else nan
-    ci = (res.slope - q * se, res.slope + q * se) if n > 2 else (nan, nan)
-    return {
-        "slope": float(res.slope),
-        "intercept": float(res.intercept),
-        "slope_stderr": se,
-        "slope_ci": (float(ci[0]), float(ci[1])),
-        "r2": float(res.rvalue**2) if n > 2 else 1.0,
-        "n": n,
-    }
+    f = fit_slope(np.asarray(x, float), np.asarray(y, float), window=False, method="ols")
+    return {"slope": f.slope, "intercept": f.intercept, "slope_ci": (f.ci_low, f.ci_high), "n": f.n_points}
 
 
 def rate_groups(df: pd.DataFrame, rate: Rate) -> list[str]:
@@ -188,106 +192,211 @@ def rate_groups(df: pd.DataFrame, rate: Rate) -> list[str]:
         return list(rate.by)
     twins = {rate.x, "steps", "h", "nfe"} if rate.x in ("steps", "h", "nfe") else {rate.x}
     twins |= {k for k, v in PREFERRED_ALIASES.items() if v == rate.x} | {PREFERRED_ALIASES.get(rate.x, "")}
-    return [c for c in axis_columns(df) if c not in twins]
+    return [c for c in axis_columns(df) if c not in twins and c != "replicate"]
+
+
+def _fit_group(g: pd.DataFrame, x: str, tail: int | None):
+    """:func:`sgmbench.analysis.fit_slope` on one group: replicates as ``[R, n]`` when there are several,
+    else the series with its standard errors and noise floor (window: floor and pre-asymptotic cut)."""
+    from sgmbench.analysis import ASYMPTOTIC_END, fit_slope
+
+    asym = ASYMPTOTIC_END.get(x)
+    xs = np.sort(g[x].astype(float).unique())
+    if tail:
+        xs = xs[-tail:] if asym != "low" else xs[:tail]
+        g = g[g[x].astype(float).isin(xs)]
+    if g["replicate"].nunique() > 1:
+        wide = g.pivot_table(index="replicate", columns=x, values="value", aggfunc="mean").dropna(axis=0)
+        return fit_slope(wide.columns.to_numpy(float), wide.to_numpy(float), asymptotic=asym)
+    m = (
+        g.groupby(x)
+        .agg(
+            value=("value", "mean"),
+            stderr=("stderr", "mean"),
+            floor=("floor", "mean"),
+            floor_stderr=("floor", "size"),
+        )
+        .reset_index()
+    )
+    err = m["stderr"].to_numpy(float)
+    err = err if np.all(np.isfinite(err)) and np.any(err > 0) else None
+    floor = m["floor"].to_numpy(float)
+    floor = floor if np.any(np.nan_to_num(floor) > 0) else None
+    return fit_slope(
+        m[x].to_numpy(float), m["value"].to_numpy(float), y_err=err, noise_floor=floor, asymptotic=asym
+    )
 
 
 def fit_rates(df: pd.DataFrame, rates: Iterable[Rate]) -> pd.DataFrame:
-    """One row per (rate, group): x, metric, the group's values, fitted slope ± CI, predicted, verdict."""
+    """One row per (rate, group): the group's values, the fitted slope (:func:`sgmbench.analysis.fit_slope`:
+    95% CI, fitting window, method), the predicted exponent and the verdict."""
     out = []
     for rate in rates:
         sub = df[(df["metric"] == rate.metric) & (df["status"] == "ok")]
         if sub.empty or rate.x not in sub.columns:
             continue
         groups = rate_groups(sub, rate)
-        agg = aggregate(sub, [*groups, rate.x]) if groups else aggregate(sub, [rate.x])
-        for key, g in agg.groupby(groups, dropna=False, sort=True) if groups else [((), agg)]:
-            g = g.sort_values(rate.x)
-            if rate.tail:
-                g = g.tail(rate.tail)
-            fit = fit_loglog(g[rate.x], g["value"])
+        for key, g in sub.groupby(groups, dropna=False, sort=True) if groups else [((), sub)]:
             key = key if isinstance(key, tuple) else (key,)
+            fit = _fit_group(g, rate.x, rate.tail)
+            predicted = rate.predicted
+            if predicted is None and rate.bound:
+                predicted = bound_exponent(rate.bound, rate.x)
             row = {"metric": rate.metric, "x": rate.x, **dict(zip(groups, key))}
-            row.update(fit)
-            row["x_min"], row["x_max"] = float(g[rate.x].min()), float(g[rate.x].max())
-            row["predicted"] = rate.predicted
-            row["bound"] = rate.bound
-            row["verdict"] = rate_verdict(fit, rate.predicted)
+            row.update(
+                slope=fit.slope,
+                slope_ci=(fit.ci_low, fit.ci_high),
+                intercept=fit.intercept,
+                n=fit.n_points,
+                x_min=fit.x_window[0],
+                x_max=fit.x_window[1],
+                method=fit.method,
+                stable=fit.stable,
+                predicted=predicted,
+                bound=rate.bound,
+                verdict=rate_verdict(fit, predicted),
+            )
             out.append(row)
     return pd.DataFrame(out)
 
 
-def rate_verdict(fit: Mapping[str, Any], predicted: float | None, tol: float = 0.1) -> str:
-    """``matches`` if the predicted exponent lies in the 95% CI widened by ``tol``; ``faster``/``slower``
-    otherwise (the sign convention: a more negative slope is faster decay); ``no prediction``/``no fit``."""
-    if not np.isfinite(fit.get("slope", float("nan"))):
+def rate_verdict(fit, predicted: float | None, tol: float = 0.1) -> str:
+    """``matches`` if the predicted exponent lies in the fit's 95% CI widened by ``tol`` (exact metrics have
+    tiny CIs, and a finite window is never exactly asymptotic); else ``faster than predicted`` (a more
+    negative slope: faster decay toward large x) or ``slower than predicted``; else ``no prediction`` or
+    ``no fit``."""
+    if fit is None or not np.isfinite(fit.slope):
         return "no fit"
     if predicted is None:
         return "no prediction"
-    lo, hi = fit["slope_ci"]
+    lo, hi = fit.ci_low, fit.ci_high
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        lo = hi = fit["slope"]
+        lo = hi = fit.slope
     if lo - tol <= predicted <= hi + tol:
         return "matches"
-    return "faster than predicted" if fit["slope"] < predicted else "slower than predicted"
+    return "faster than predicted" if fit.slope < predicted else "slower than predicted"
 
 
 def rates_display(fits: pd.DataFrame) -> pd.DataFrame:
+    """The fits as a readable table: group columns, ``fitted slope (95% CI)``, window, predicted, verdict."""
     if fits is None or fits.empty:
         return pd.DataFrame()
     d = fits.copy()
     d["fitted slope (95% CI)"] = [
-        f"{s:+.3f} [{c[0]:+.3f}, {c[1]:+.3f}]" if np.isfinite(c[0]) else (f"{s:+.3f}" if np.isfinite(s) else "—")
+        f"{s:+.3f} [{c[0]:+.3f}, {c[1]:+.3f}]"
+        if np.isfinite(c[0])
+        else (f"{s:+.3f}" if np.isfinite(s) else "—")
         for s, c in zip(d["slope"], d["slope_ci"])
     ]
-    d["predicted"] = [("—" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:+g}") for p in d["predicted"]]
-    drop = ["slope", "intercept", "slope_stderr", "slope_ci", "x_min", "x_max", "r2"]
-    d["R²"] = [f"{v:.4f}" if np.isfinite(v) else "—" for v in fits["r2"]]
-    d = d.drop(columns=[c for c in drop if c in d.columns])
-    first = [c for c in d.columns if c not in ("fitted slope (95% CI)", "predicted", "verdict", "R²", "n", "bound")]
-    d = d[first + [c for c in ("fitted slope (95% CI)", "predicted", "verdict", "R²", "n", "bound") if c in d.columns]]
+    d["window"] = [f"{a:g}–{b:g}" if np.isfinite(a) else "—" for a, b in zip(d["x_min"], d["x_max"])]
+    d["predicted"] = [
+        "—" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:+g}" for p in d["predicted"]
+    ]
+    d = d.drop(
+        columns=[
+            c for c in ("slope", "intercept", "slope_ci", "x_min", "x_max", "method", "stable") if c in d
+        ]
+    )
     if "bound" in d.columns and d["bound"].isna().all():
         d = d.drop(columns=["bound"])
-    return d
+    if (d["verdict"] == "no prediction").all():
+        d = d.drop(columns=["predicted", "verdict"])
+    last = ["fitted slope (95% CI)", "window", "n", "predicted", "verdict", "bound"]
+    return d[[c for c in d.columns if c not in last] + [c for c in last if c in d.columns]]
 
 
 # ------------------------------------------------------------------------------------------------
 # Bounds
 # ------------------------------------------------------------------------------------------------
-def bound_pairs(df: pd.DataFrame, bound_names: Sequence[str] | None) -> pd.DataFrame:
-    """Every applicable bound beside the measured metric, per ok cell (empty without ``sgmbench.bounds``).
+def bound_pairs(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The bounds the cells evaluated (one row per cell × bound; :func:`sgmbench.store.bounds_frame`)."""
+    from sgmbench.store import bounds_frame
 
-    Columns: the long table's setting columns, ``bound``, ``metric``, ``measured``, ``bound_value``,
-    ``holds``, ``ratio`` (bound/measured).
-    """
-    if not bound_names:
-        return pd.DataFrame()
+    return bounds_frame(list(rows))
+
+
+def bound_exponent(bound: str, x: str) -> float | None:
+    """The power of ``x`` a bound predicts (``None`` if unknown, not a power, or no such bound)."""
     try:
-        from sgmbench.bounds import evaluate_bounds
-    except ImportError:
+        from sgmbench.bounds import get_bound
+
+        e = get_bound(bound).exponent(x)
+    except (ImportError, SgmbenchError):
+        return None
+    if e is None or e.form != "power" or e.value is None:
+        return None
+    return float(e.value)
+
+
+def bound_rates(pairs: pd.DataFrame, study: str, rates: Sequence[Rate]) -> pd.DataFrame:
+    """:func:`sgmbench.analysis.verdicts_table` for every bound and every declared rate's ``x`` on the bound's
+    metric, per group of the other varying axes, on the cells where the bound applies and was compared:
+    holds, predicted exponent vs fitted measured slope (``tight``/``loose``/``violated``), tightness."""
+    from sgmbench.analysis import ASYMPTOTIC_END, verdicts_table
+    from sgmbench.store import BOUND_COLUMNS
+
+    if pairs is None or pairs.empty:
         return pd.DataFrame()
-    return evaluate_bounds(df, list(bound_names))
+    app = pairs[pairs["applicable"] & pairs["measured"].notna() & pairs["bound_value"].notna()]
+    out = []
+    for rate_x in dict.fromkeys(r.x for r in rates):
+        if rate_x not in app.columns or rate_x not in ASYMPTOTIC_END:
+            continue
+        metrics = {r.metric for r in rates if r.x == rate_x}
+        sel = app[app["metric"].isin(metrics)]
+        if sel.empty:
+            continue
+        cell_cols = [c for c in sel.columns if c not in BOUND_COLUMNS and c != "metric"]
+        by = [c for c in axis_columns(pairs[cell_cols]) if c not in (rate_x, "steps", "h", "replicate")]
+        by = [c for c in by if c != PREFERRED_ALIASES.get(rate_x) and rate_x != PREFERRED_ALIASES.get(c)]
+        table = verdicts_table(
+            sel,
+            x=rate_x,
+            by=("bound", *by),
+            measured="measured",
+            bound_value="bound_value",
+            replicate="replicate",
+        )
+        if not table.empty:
+            table.insert(0, "study", study)
+            out.append(table)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def bound_verdicts(pairs: pd.DataFrame, study: str) -> pd.DataFrame:
-    """Per (bound, metric): cells evaluated, holds everywhere?, tightness ratio bound/measured (min, median)."""
+def bound_verdicts(pairs: pd.DataFrame, study: str, brates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per bound: where it applies, holds everywhere?, violations, tightness ratio bound/measured
+    (min, median), vacuous values, why it never applied; and, from :func:`bound_rates`, the predicted
+    exponent, the median fitted slopes and the rate verdicts over the sweeps (e.g. ``loose ×4``)."""
     if pairs is None or pairs.empty:
         return pd.DataFrame()
     rows = []
-    for (bound, metric), g in pairs.groupby(["bound", "metric"], sort=True):
-        ratio = g["ratio"].replace([np.inf, -np.inf], np.nan).dropna()
-        holds = g["holds"].dropna().astype(bool)
-        rows.append(
-            {
-                "study": study,
-                "bound": bound,
-                "metric": metric,
-                "cells": int(len(g)),
-                "holds everywhere": bool(holds.all()) if len(holds) else None,
-                "violations": int((~holds).sum()),
-                "ratio min": float(ratio.min()) if len(ratio) else float("nan"),
-                "ratio median": float(ratio.median()) if len(ratio) else float("nan"),
-            }
-        )
+    for bound, g in pairs.groupby("bound", sort=True):
+        app = g[g["applicable"]]
+        holds = app["holds"].dropna().astype(bool)
+        ratio = app["ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+        failed = g.loc[~g["applicable"], "failed"].dropna()
+        row = {
+            "study": study,
+            "bound": bound,
+            "compares": g["compares"].iloc[0],
+            "direction": g["direction"].iloc[0],
+            "applicable": f"{len(app)}/{len(g)}",
+            "holds everywhere": ("yes" if holds.all() else "no") if len(holds) else "—",
+            "violations": int((~holds).sum()),
+            "bound/measured min": float(ratio.min()) if len(ratio) else float("nan"),
+            "bound/measured median": float(ratio.median()) if len(ratio) else float("nan"),
+            "vacuous": int(app["vacuous"].fillna(False).astype(bool).sum()),
+        }
+        sel = brates[brates["bound"] == bound] if brates is not None and not brates.empty else pd.DataFrame()
+        if not sel.empty:
+            for var, v in sel.groupby("variable", sort=True):
+                pred = v["predicted_exponent"].dropna()
+                row[f"exponent in {var}: predicted"] = float(pred.iloc[0]) if len(pred) else float("nan")
+                row[f"exponent in {var}: measured"] = float(v["measured_slope"].median())
+                counts = v["rate"].value_counts()
+                row[f"rate in {var}"] = ", ".join(f"{k} ×{n}" for k, n in counts.items())
+        row["inapplicable because"] = failed.mode().iloc[0] if len(failed) else ""
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -315,16 +424,29 @@ def default_figures(df: pd.DataFrame, rates: Sequence[Rate], metrics: Sequence[s
         rest = [c for c in axes if c not in (x, "steps", "h") and c != PREFERRED_ALIASES.get(x)]
         hue = next((c for c in ("process", "sampler") if c in rest), rest[0] if rest else None)
         rest = [c for c in rest if c != hue]
-        figures.append(Figure(f"{metric}_vs_{x}", metric, x, hue, rest[0] if rest else None,
-                              rest[1] if len(rest) > 1 else None))  # fmt: skip
+        figures.append(
+            Figure(
+                f"{metric}_vs_{x}",
+                metric,
+                x,
+                hue,
+                rest[0] if rest else None,
+                rest[1] if len(rest) > 1 else None,
+            )
+        )
     return figures
 
 
 def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR) -> StudyReport:
     """Write ``results_dir/<study>/`` (see the module docstring) from the store; return what it wrote."""
-    df = store.frame(study)
+    from sgmbench.store import long_frame
+
+    stored = store.rows(study)
+    df = long_frame(stored)
     if df.empty:
-        raise SgmbenchError(f"store {store.path} has no results for study {study!r} (run: sgmbench run {study})")
+        raise SgmbenchError(
+            f"store {store.path} has no results for study {study!r} (run: sgmbench run {study})"
+        )
     config = store.study_config(study) or {"study": study}
     out = Path(results_dir) / study
     out.mkdir(parents=True, exist_ok=True)
@@ -354,10 +476,15 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
     if not fits.empty:
         rep.files += write_table(rates_display(fits), out / "rates")
 
-    pairs = bound_pairs(df, config.get("bounds"))
+    pairs = bound_pairs(stored)
     if not pairs.empty:
-        rep.verdicts = bound_verdicts(pairs, study)
-        rep.files += write_table(pairs, out / "bounds")
+        rep.bound_rates = bound_rates(pairs, study, rates)
+        rep.verdicts = bound_verdicts(pairs, study, rep.bound_rates)
+        if not rep.bound_rates.empty:
+            rep.files += write_table(rep.bound_rates, out / "bound_rates")
+        cols = [c for c in axis_columns(df) if c in pairs.columns]
+        shown = ["bound", "metric", "applicable", "bound_value", "measured", "holds", "ratio", "failed"]
+        rep.files += write_table(pairs[cols + shown], out / "bounds")
         rep.files += write_table(rep.verdicts, out / "bound_verdicts")
 
     rep.files += _figures(df, config, rates, fits, pairs, out)
@@ -367,12 +494,14 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
         {"cell_key": r.cell_key, "replicate": int(r.replicate), "seed": int(r.seed), "status": r.status}
         for r in df.drop_duplicates("cell_key").itertuples()
     ]
-    rows = {r["cell_key"]: r for r in store.rows(study)}
+    rows = {r["cell_key"]: r for r in stored}
     for c in cells:
         c["cell"] = rows[c["cell_key"]]["cell"]
         c["git_commit"] = rows[c["cell_key"]]["git_commit"]
         c["version"] = rows[c["cell_key"]]["version"]
-    cfg_path.write_text(json.dumps(jsonable({"config": config, "cells": cells}), indent=1, sort_keys=False) + "\n")
+    cfg_path.write_text(
+        json.dumps(jsonable({"config": config, "cells": cells}), indent=1, sort_keys=False) + "\n"
+    )
     rep.files.append(cfg_path)
     return rep
 
@@ -385,9 +514,10 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
     files: list[Path] = []
     for f in figures:
         if f.kind == "bound":
-            if pairs is None or pairs.empty:
+            if pairs is None or pairs.empty or not pairs["applicable"].any():
                 continue
-            fig = plots.bound_figure(pairs[pairs["metric"] == f.metric] if f.metric else pairs, title=f.name)
+            sel = pairs[pairs["applicable"]]
+            fig = plots.bound_figure(sel[sel["metric"] == f.metric] if f.metric else sel, title=f.name)
             files += plots.save(fig, out / f.name)
             continue
         if ok.empty or f.x not in ok.columns or (ok["metric"] == f.metric).sum() == 0:
@@ -396,44 +526,119 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
         ffits = fits[(fits["metric"] == f.metric) & (fits["x"] == f.x)] if not fits.empty else None
         bsel = None
         if pairs is not None and not pairs.empty and f.x in pairs.columns:
-            bsel = pairs[pairs["metric"] == f.metric]
+            bsel = pairs[(pairs["metric"] == f.metric) & pairs["applicable"]]
         fig = plots.rate_figure(
-            ok, f.x, f.metric, hue=f.hue, col=f.col, row=f.row, fits=ffits, bounds=bsel,
-            predicted=predicted, logx=f.logx, logy=f.logy, title=f"{config.get('study', '')}: {f.name}",
-        )  # fmt: skip
+            ok,
+            f.x,
+            f.metric,
+            hue=f.hue,
+            col=f.col,
+            row=f.row,
+            fits=ffits,
+            bounds=bsel,
+            predicted=predicted,
+            logx=f.logx,
+            logy=f.logy,
+            title=f"{config.get('study', '')}: {f.name}",
+        )
         files += plots.save(fig, out / f.name)
-    if pairs is not None and not pairs.empty and not any(f.kind == "bound" for f in figures):
-        files += plots.save(plots.bound_figure(pairs, title="measured vs bound"), out / "measured_vs_bound")
+    has_bounds = pairs is not None and not pairs.empty and bool(pairs["applicable"].any())
+    if has_bounds and not any(f.kind == "bound" for f in figures):
+        sel = pairs[pairs["applicable"]]
+        files += plots.save(plots.bound_figure(sel, title="measured vs bound"), out / "measured_vs_bound")
     return files
 
 
 # ------------------------------------------------------------------------------------------------
 # All studies
 # ------------------------------------------------------------------------------------------------
+def bound_rates_display(brates: pd.DataFrame) -> pd.DataFrame:
+    """The compact view of :func:`bound_rates` for SUMMARY.md."""
+    keep = [
+        "study",
+        "bound",
+        "variable",
+        "metric",
+        "predicted_exponent",
+        "measured_slope",
+        "measured_ci_low",
+        "measured_ci_high",
+        "bound_slope",
+        "rate",
+        "holds_everywhere",
+        "tightness_median",
+    ]
+    groups = [c for c in brates.columns if c not in keep and c not in _VERDICT_FIELDS]
+    d = brates[[c for c in ["study", "bound", *groups] + keep[2:] if c in brates.columns]].copy()
+    return d
+
+
+_VERDICT_FIELDS = (
+    "direction",
+    "n_settings",
+    "n_violations",
+    "worst_ratio",
+    "measured_window",
+    "rate_gap",
+    "tightness_min",
+    "tightness_max",
+    "constant_unspecified",
+    "provenance",
+    "note",
+)
+
+
 def write_summary(reports: Sequence[StudyReport], results_dir: str | Path = RESULTS_DIR) -> Path:
     """``results/SUMMARY.md``: every (study, bound) verdict and the fitted-vs-predicted exponents."""
     path = Path(results_dir) / "SUMMARY.md"
     lines = ["# sgmbench summary", ""]
     lines += ["Generated by `sgmbench report` from the store; per-study details in `results/<study>/`.", ""]
     lines += ["## Studies", ""]
-    lines.append(to_markdown(pd.DataFrame(
-        [{"study": r.study, "cells": r.cells, "failed": r.failed, "directory": str(r.directory)} for r in reports]
-    )))  # fmt: skip
+    lines.append(
+        to_markdown(
+            pd.DataFrame(
+                [
+                    {"study": r.study, "cells": r.cells, "failed": r.failed, "directory": str(r.directory)}
+                    for r in reports
+                ]
+            )
+        )
+    )
     verdicts = [r.verdicts for r in reports if r.verdicts is not None and not r.verdicts.empty]
     lines += ["## Bound verdicts (study, bound)", ""]
+    lines += [
+        "`holds everywhere`: measured <= bound on every cell where the bound applies and a measurement "
+        "of the same quantity exists; `bound/measured`: the tightness ratio (1 is tight); "
+        "`rate`: the bound's exponent against the fitted slope.",
+        "",
+    ]
     if verdicts:
-        v = pd.concat(verdicts, ignore_index=True)
-        lines.append(to_markdown(v))
+        lines.append(to_markdown(pd.concat(verdicts, ignore_index=True)))
     else:
         lines += ["No bound was evaluated.", ""]
     rates = [r.rates for r in reports if r.rates is not None and not r.rates.empty]
     lines += ["## Fitted vs predicted exponents", ""]
+    lines += [
+        "Least-squares slope of log(metric) vs log(x) per group, 95% CI; `matches` when the predicted "
+        "exponent lies in the CI widened by 0.1.",
+        "",
+    ]
     if rates:
         disp = rates_display(pd.concat(rates, ignore_index=True))
         cols = ["study"] + [c for c in disp.columns if c != "study"]
-        lines.append(to_markdown(disp[cols].fillna("")))
+        lines.append(to_markdown(disp[cols]))
     else:
         lines += ["No rate was fitted.", ""]
+    brates = [r.bound_rates for r in reports if r.bound_rates is not None and not r.bound_rates.empty]
+    if brates:
+        lines += ["### Bounds: predicted exponent vs fitted slope, per sweep", ""]
+        lines += [
+            "`tight`: the 95% CI of the measured slope contains the bound's exponent; `loose`: the measured "
+            "error decays faster; `violated`: slower (the bound must eventually fail). See "
+            "`results/<study>/bound_rates.csv` for windows and CIs.",
+            "",
+        ]
+        lines.append(to_markdown(bound_rates_display(pd.concat(brates, ignore_index=True))))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
@@ -441,7 +646,10 @@ def write_summary(reports: Sequence[StudyReport], results_dir: str | Path = RESU
 
 def summarise_study(store: Store, study: str) -> StudyReport:
     """The fits and verdicts of a study for SUMMARY.md, without writing its directory."""
-    df = store.frame(study)
+    from sgmbench.store import long_frame
+
+    stored = store.rows(study)
+    df = long_frame(stored)
     config = store.study_config(study) or {"study": study}
     rep = StudyReport(study, Path(RESULTS_DIR) / study)
     if df.empty:
@@ -451,8 +659,10 @@ def summarise_study(store: Store, study: str) -> StudyReport:
     rates = _declared(config, "rates", Rate)
     fits = fit_rates(df, rates) if rates else pd.DataFrame()
     rep.rates = fits.assign(study=study) if not fits.empty else fits
-    pairs = bound_pairs(df, config.get("bounds"))
-    rep.verdicts = bound_verdicts(pairs, study) if not pairs.empty else None
+    pairs = bound_pairs(stored)
+    if not pairs.empty:
+        rep.bound_rates = bound_rates(pairs, study, rates)
+        rep.verdicts = bound_verdicts(pairs, study, rep.bound_rates)
     return rep
 
 
@@ -463,7 +673,9 @@ def report(store: Store, studies: Sequence[str] | None = None, results_dir: str 
         raise SgmbenchError(f"store {store.path} has no results yet (run: sgmbench run all)")
     for name in names:
         if store.count(name) == 0:
-            raise SgmbenchError(f"store {store.path} has no results for study {name!r} (run: sgmbench run {name})")
+            raise SgmbenchError(
+                f"store {store.path} has no results for study {name!r} (run: sgmbench run {name})"
+            )
     reports = [report_study(store, name, results_dir) for name in names]
     others = [summarise_study(store, n) for n in store.studies() if n not in names and store.count(n)]
     summary = write_summary(sorted(reports + others, key=lambda r: r.study), results_dir)
@@ -486,7 +698,7 @@ class CompareResult:
     def rates_records(self) -> list[dict[str, Any]]:
         if self.fits.empty:
             return []
-        cols = [self.vary, "metric", "slope", "slope_ci", "r2", "n"]
+        cols = [self.vary, "metric", "slope", "slope_ci", "n", "x_min", "x_max", "method"]
         return self.fits[[c for c in cols if c in self.fits.columns]].to_dict(orient="records")
 
     def text(self) -> str:
@@ -521,20 +733,45 @@ def compare(
     if vary not in ("process", "sampler"):
         raise SgmbenchError(f"compare varies 'process' or 'sampler', not {vary!r}")
     if len(set(specs)) != len(specs):
-        raise SgmbenchError(f"--{vary}es lists a {vary} twice" if vary == "process" else "--samplers lists a sampler twice")
+        raise SgmbenchError(
+            f"--{vary}es lists a {vary} twice" if vary == "process" else "--samplers lists a sampler twice"
+        )
     cells = []
     for spec in specs:
         validate(base.replace(**{vary: spec}), metrics)
         for n in sorted(set(steps)):
-            cells.append(Cell(base.replace(**{vary: spec, "steps": int(n)}), tuple(metrics), (), 0, DEFAULT_CELL_FN,
-                              "compare"))  # fmt: skip
+            cells.append(
+                Cell(
+                    base.replace(**{vary: spec, "steps": int(n)}),
+                    tuple(metrics),
+                    (),
+                    0,
+                    DEFAULT_CELL_FN,
+                    "compare",
+                )
+            )
     results = run_cells_inline(cells)
     rows = [
-        {"study": "compare", "cell_key": r.cell_key, "status": r.status, "message": r.message, "seed": r.cell["setting"]["seed"],
-         "replicate": 0, "cell": r.cell, "outcome": r.outcome, "started_at": r.started_at, "finished_at": r.started_at,
-         "duration_s": r.duration_s, "version": None, "git_commit": None, "host": r.host, "run_id": None, "attempts": 1}
+        {
+            "study": "compare",
+            "cell_key": r.cell_key,
+            "status": r.status,
+            "message": r.message,
+            "seed": r.cell["setting"]["seed"],
+            "replicate": 0,
+            "cell": r.cell,
+            "outcome": r.outcome,
+            "started_at": r.started_at,
+            "finished_at": r.started_at,
+            "duration_s": r.duration_s,
+            "version": None,
+            "git_commit": None,
+            "host": r.host,
+            "run_id": None,
+            "attempts": 1,
+        }
         for r in results
-    ]  # fmt: skip
+    ]
     df = long_frame(rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -543,6 +780,9 @@ def compare(
     df.to_csv(p, index=False)
     files.append(p)
     wide = wide_table(df, [vary, "steps"], list(metrics))
+    order = {spec: i for i, spec in enumerate(specs)}  # the user's order, not alphabetical
+    wide = wide.sort_values([vary, "steps"], key=lambda c: c.map(order) if c.name == vary else c)
+    wide = wide.reset_index(drop=True)
     files += write_table(wide, out / "table")
     fits = fit_rates(df, [Rate(m, "steps", by=(vary,)) for m in metrics])
     if not fits.empty:
@@ -550,11 +790,23 @@ def compare(
     ok = df[df["status"] == "ok"]
     for m in metrics:
         if not ok.empty and (ok["metric"] == m).any():
-            fig = plots.rate_figure(ok, "steps", m, hue=vary, fits=fits[fits["metric"] == m] if not fits.empty else None,
-                                    title=f"{m} vs steps: {base.target}")  # fmt: skip
+            fig = plots.rate_figure(
+                ok,
+                "steps",
+                m,
+                hue=vary,
+                fits=fits[fits["metric"] == m] if not fits.empty else None,
+                title=f"{m} vs steps: {base.target}",
+            )
             files += plots.save(fig, out / f"{m}_vs_steps")
-    cfg = {"vary": vary, "specs": list(specs), "steps": sorted(set(steps)), "metrics": list(metrics),
-           "base": base.as_dict(), "cells": [{"cell_key": c.key(), "setting": c.setting.as_dict()} for c in cells]}  # fmt: skip
+    cfg = {
+        "vary": vary,
+        "specs": list(specs),
+        "steps": sorted(set(steps)),
+        "metrics": list(metrics),
+        "base": base.as_dict(),
+        "cells": [{"cell_key": c.key(), "setting": c.setting.as_dict()} for c in cells],
+    }
     (out / "config.json").write_text(json.dumps(jsonable(cfg), indent=1) + "\n")
     files.append(out / "config.json")
     return CompareResult(vary, df, wide, fits, files)

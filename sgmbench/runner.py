@@ -63,7 +63,7 @@ def _deterministic(seed: int):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (seed the legacy global RNG for code that uses it)
     random.seed(seed)
     try:
         yield
@@ -143,7 +143,9 @@ class DaskExecutor:
 
         if not cells:
             return
-        futures = self.client.map(execute_cell, list(cells), pure=False, key=[f"cell-{c.key()}" for c in cells])
+        futures = self.client.map(
+            execute_cell, list(cells), pure=False, key=[f"cell-{c.key()}" for c in cells]
+        )
         by_key = {f.key: c for f, c in zip(futures, cells)}
         try:
             for future in as_completed(futures):
@@ -216,7 +218,9 @@ def make_executor(
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise SgmbenchError("Dask is not installed: pip install 'sgmbench[dask]' (or use --workers 0)") from None
+        raise SgmbenchError(
+            "Dask is not installed: pip install 'sgmbench[dask]' (or use --workers 0)"
+        ) from None
     try:
         if scheduler is not None:
             client = Client(scheduler, timeout="30s")
@@ -255,7 +259,7 @@ def make_executor(
 # ------------------------------------------------------------------------------------------------
 @dataclass
 class RunSummary:
-    """Counts of one study's run: ``planned`` cells, ``skipped`` (already in the store), ``ok``, ``failed``."""
+    """Counts of one study's run: ``planned`` cells, ``skipped`` (already stored), ``ok``, ``failed``."""
 
     study: str
     profile: str
@@ -276,7 +280,9 @@ class RunSummary:
         return s
 
 
-def pending_cells(study: Study, profile: str, store: Store, retry_failed: bool = False) -> tuple[list[Cell], int]:
+def pending_cells(
+    study: Study, profile: str, store: Store, retry_failed: bool = False
+) -> tuple[list[Cell], int]:
     """The cells of ``study`` still to run, and how many are skipped because the store has them."""
     cells = study.cells(profile)
     status = store.statuses(study.name)

@@ -10,6 +10,10 @@ Contract (every entry of :data:`scores`; learned scores in ``sgmbench.training``
   tensors. ``None`` if the score is not of that form. The exact-law engine uses it.
 - ``describe() -> dict``: name and parameters (stored with results).
 
+Optional: ``affine_grid(times) -> (a, b)``, ``[K, d]`` tables equal to stacking ``affine(t)``, raising
+:class:`SgmbenchError` where ``affine`` is ``None`` (the ``exact`` and ``perturbed`` scores give it; the
+exact-law engine uses it when present).
+
 Built by :func:`build_score` from a spec (``exact``, ``perturbed:kind=bias,size=0.01``,
 ``empirical-optimal:num_train=1000``), the target, the forward process and a seed.
 
@@ -100,9 +104,26 @@ def available_scores() -> list[str]:
     return scores.names()
 
 
+def _not_affine(score: Score) -> SgmbenchError:
+    return SgmbenchError(
+        f"score {score.name!r} is not affine in the eigenbasis of target {score.target.name!r}: no exact law"
+    )
+
+
+def _gaussian_affine_grid(target, process, times) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``[K, d]`` tables of the exact Gaussian score's $(a_t, b_t)$ at ``times`` (vectorised
+    :func:`_gaussian_affine`)."""
+    times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+    base = target.as_diag_gaussian()
+    al, s2 = process.alpha(times).to(DTYPE), process.sigma2(times).to(DTYPE)
+    lam_t = torch.addr(s2[:, None].expand(-1, base.var.numel()), al * al, base.var)
+    return -1.0 / lam_t, al[:, None] * base.mean / lam_t
+
+
 def _gaussian_affine(law) -> tuple[torch.Tensor, torch.Tensor] | None:
     r"""$(a, b)$ of the exact Gaussian score in the target eigenbasis: $a = -1/\lambda_t$,
-    $b = \alpha_t U^\top\mu/\lambda_t$ with $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$ (metrics-and-exact.md §3.1)."""
+    $b = \alpha_t U^\top\mu/\lambda_t$ with $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$
+    (metrics-and-exact.md §3.1)."""
     diag = law.as_diag_gaussian()
     return -1.0 / diag.var, diag.mean / diag.var
 
@@ -132,6 +153,13 @@ class ExactScore(Score):
             return None
         return _gaussian_affine(self.target.noised(self.process, t))
 
+    def affine_grid(self, times) -> tuple[torch.Tensor, torch.Tensor]:
+        """``affine(t)`` for every time at once: ``[K, d]`` tensors ``(a, b)``; :class:`SgmbenchError` if
+        not affine."""
+        if not getattr(self.target, "is_gaussian", False):
+            raise _not_affine(self)
+        return _gaussian_affine_grid(self.target, self.process, times)
+
 
 # ------------------------------------------------------------------------------------------------
 # perturbed
@@ -147,23 +175,25 @@ DIRECTIONS = ("ones", "random")
     source="sgmbench (derived by us); sigma2 schedule after Lee-Lu-Tan 2023 (arXiv 2209.12381)",
 )
 class PerturbedScore(Score):
-    r"""$\hat s(x,t) = \nabla\log p_t(x) + c(t)\,\varepsilon\,e_t(x)$, with $c = 1$ (``const``) or $1/\sigma_t^2$ (``sigma2``).
+    r"""$\hat s(x,t) = \nabla\log p_t(x) + c(t)\,\varepsilon\,e_t(x)$, with $c = 1$ (``const``) or
+    $1/\sigma_t^2$ (``sigma2``).
 
     - ``bias``: $e_t = v$, a fixed unit vector ($1_d/\sqrt d$, or seeded uniform on the sphere with
       ``direction=random``): $\varepsilon_t^2 = c^2\varepsilon^2$ exactly;
     - ``scale``: $e_t = \nabla\log p_t$ (so $\hat s = (1 + c\varepsilon)\nabla\log p_t$):
-      $\varepsilon_t^2 = c^2\varepsilon^2 E_{p_t}\|\nabla\log p_t\|^2$, which is ${\rm tr}\,\Sigma_t^{-1}$ for a
-      Gaussian target (exact), Monte Carlo otherwise;
+      $\varepsilon_t^2 = c^2\varepsilon^2 E_{p_t}\|\nabla\log p_t\|^2$, which is ${\rm tr}\,\Sigma_t^{-1}$
+      for a Gaussian target (exact), Monte Carlo otherwise;
     - ``field``: $e_t = \phi/\sqrt{E_{p_t}\|\phi\|^2}$ with the smooth seeded random-feature field
       $\phi(x) = A\cos(Wx + b)$ ($F$ = ``features`` rows of $W \sim N(0, I/(\ell^2 d))$, $\ell$ = ``length``,
-      $b \sim U[0, 2\pi)$, $A \sim N(0, 1/F)$): $\varepsilon_t^2 = c^2\varepsilon^2$ up to the normaliser, which is
-      exact for Gaussian and Gaussian-mixture $p_t$ (derived by us: $E\cos(u^\top X + c) =
+      $b \sim U[0, 2\pi)$, $A \sim N(0, 1/F)$): $\varepsilon_t^2 = c^2\varepsilon^2$ up to the normaliser,
+      which is exact for Gaussian and Gaussian-mixture $p_t$ (derived by us: $E\cos(u^\top X + c) =
       e^{-u^\top C u/2}\cos(u^\top m + c)$ for $X \sim N(m, C)$) and Monte Carlo otherwise (its relative
       standard error is reported as ``error_sq``'s stderr).
 
-    ``sigma2`` scales the error like Lee–Lu–Tan's $\sigma_t^{-2}$-weighted score-error assumption
-    (Lee, Lu, Tan 2023, arXiv 2209.12381). For Gaussian targets, ``bias`` and ``scale`` keep the score
-    affine, so :meth:`affine` returns $(a, b)$ and the exact-law engine applies.
+    ``sigma2`` makes $\sigma_t^2\varepsilon_t = \varepsilon$ constant, the noise-level-indexed score error
+    $\varepsilon_\sigma$ of Lee, Lu, Tan 2023 (arXiv 2209.12381; the exact form of their assumption is
+    from memory in ``papers/bounds-tv-kl.md`` §1.2, unverified). For Gaussian targets, ``bias`` and
+    ``scale`` keep the score affine, so :meth:`affine` returns $(a, b)$ and the exact-law engine applies.
     """
 
     name = "perturbed"
@@ -241,7 +271,8 @@ class PerturbedScore(Score):
         )
 
     def field_norm_sq(self, t: float) -> tuple[float, float]:
-        """$(E_{p_t}\\|\\phi\\|^2$, its standard error$)$: closed form for Gaussian components, else Monte Carlo."""
+        """$(E_{p_t}\\|\\phi\\|^2$, its standard error$)$: closed form for Gaussian components, else Monte
+        Carlo."""
         key = float(t)
         if key not in self._norm_cache:
             law = self.target.noised(self.process, t)
@@ -288,9 +319,23 @@ class PerturbedScore(Score):
         c = self.coefficient(t)
         if self.kind == "scale":
             return (1.0 + c) * a, (1.0 + c) * b
+        return a, b + c * self._direction_coords()
+
+    def _direction_coords(self) -> torch.Tensor:
         _, basis = self.target.eigh()
-        v = self._direction if basis is None else basis.T @ self._direction
-        return a, b + c * v
+        return self._direction if basis is None else basis.T @ self._direction
+
+    def affine_grid(self, times) -> tuple[torch.Tensor, torch.Tensor]:
+        """``affine(t)`` for every time at once: ``[K, d]`` tensors ``(a, b)``; :class:`SgmbenchError` if
+        not affine."""
+        if not getattr(self.target, "is_gaussian", False) or self.kind == "field":
+            raise _not_affine(self)
+        times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+        a, b = _gaussian_affine_grid(self.target, self.process, times)
+        c = torch.tensor([self.coefficient(float(t)) for t in times], dtype=DTYPE)[:, None]
+        if self.kind == "scale":
+            return (1.0 + c) * a, (1.0 + c) * b
+        return a, b + c * self._direction_coords()
 
 
 def _field_norm_sq_gaussian(W, b, A, components) -> float:
@@ -326,7 +371,8 @@ def _field_norm_sq_gaussian(W, b, A, components) -> float:
     source="Li, Chen, Li 2024 (empirical optimal score; papers/empirical-score.md §1.2)",
 )
 class EmpiricalOptimalScore(Score):
-    r"""$\hat s(t,x) = \big(\sum_i w_i\,\alpha_t x_i - x\big)/\sigma_t^2$, $w = {\rm softmax}_i(-\|x - \alpha_t x_i\|^2/(2\sigma_t^2))$.
+    r"""$\hat s(t,x) = \big(\sum_i w_i\,\alpha_t x_i - x\big)/\sigma_t^2$, $w = {\rm softmax}_i(-\|x -
+    \alpha_t x_i\|^2/(2\sigma_t^2))$.
 
     The training set $x_1..x_n$ is ``target.sample(num_train)`` with a generator seeded by ``seed``; the
     score is the exact noised score of :class:`sgmbench.targets.empirical.EmpiricalTarget` on it, so it
@@ -350,3 +396,6 @@ class EmpiricalOptimalScore(Score):
 
     def evaluate(self, x: torch.Tensor, t: float) -> torch.Tensor:
         return self.training.noised(self.process, t).score(x)
+
+
+from sgmbench import training as _training  # noqa: E402,F401  (registers the "learned" score)

@@ -182,7 +182,11 @@ def check_store_file(path: Path) -> bool:
                     f"sgmbench's ({SCHEMA_VERSION})"
                 )
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            row = con.execute("SELECT value FROM meta WHERE key = 'app'").fetchone() if "meta" in tables else None
+            row = (
+                con.execute("SELECT value FROM meta WHERE key = 'app'").fetchone()
+                if "meta" in tables
+                else None
+            )
     except sqlite3.DatabaseError as exc:
         raise SgmbenchError(f"refusing store {path}: corrupt SQLite file ({exc})") from None
     if row is None or row[0] != "sgmbench" or not {"cells", "studies", "runs"} <= tables:
@@ -235,7 +239,11 @@ class Store:
                     con.execute(stmt)
             con.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("app", "sgmbench"), ("schema_version", str(SCHEMA_VERSION)), ("created_at", repr(time.time()))],
+                [
+                    ("app", "sgmbench"),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("created_at", repr(time.time())),
+                ],
             )
             con.execute("COMMIT")
         except BaseException:
@@ -276,7 +284,8 @@ class Store:
         self._write(
             """
             INSERT INTO cells (study, cell_key, status, message, seed, replicate, cell, outcome,
-                               started_at, finished_at, duration_s, version, git_commit, host, run_id, attempts)
+                               started_at, finished_at, duration_s, version, git_commit, host, run_id,
+                               attempts)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
             ON CONFLICT (study, cell_key) DO UPDATE SET
                 status = excluded.status, message = excluded.message, seed = excluded.seed,
@@ -311,17 +320,31 @@ class Store:
             (study, profile, _dumps(config), time.time()),
         )
 
-    def start_run(self, study: str, profile: str, planned: int, skipped: int, executor: str, command: str) -> int:
+    def start_run(
+        self, study: str, profile: str, planned: int, skipped: int, executor: str, command: str
+    ) -> int:
         cur = self._write(
-            """INSERT INTO runs (study, profile, started_at, planned, skipped, executor, version, git_commit, command)
+            """INSERT INTO runs (study, profile, started_at, planned, skipped, executor, version, git_commit,
+                                 command)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (study, profile, time.time(), planned, skipped, executor, package_version(), git_commit(), command),
+            (
+                study,
+                profile,
+                time.time(),
+                planned,
+                skipped,
+                executor,
+                package_version(),
+                git_commit(),
+                command,
+            ),
         )
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, ok: int, failed: int) -> None:
         self._write(
-            "UPDATE runs SET finished_at = ?, ok = ?, failed = ? WHERE run_id = ?", (time.time(), ok, failed, run_id)
+            "UPDATE runs SET finished_at = ?, ok = ?, failed = ? WHERE run_id = ?",
+            (time.time(), ok, failed, run_id),
         )
 
     # -- reading -----------------------------------------------------------------------------
@@ -360,8 +383,24 @@ class Store:
             sql += " WHERE study = ?"
             params.append(study)
         sql += " ORDER BY study, finished_at, cell_key"
-        cols = ["study", "cell_key", "status", "message", "seed", "replicate", "cell", "outcome", "started_at",
-                "finished_at", "duration_s", "version", "git_commit", "host", "run_id", "attempts"]  # fmt: skip
+        cols = [
+            "study",
+            "cell_key",
+            "status",
+            "message",
+            "seed",
+            "replicate",
+            "cell",
+            "outcome",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "version",
+            "git_commit",
+            "host",
+            "run_id",
+            "attempts",
+        ]
         out = []
         for r in self._query(sql, params):
             d = dict(zip(cols, r))
@@ -380,13 +419,30 @@ class Store:
         """The store as one long pandas table: one row per cell × metric (see :func:`long_frame`)."""
         return long_frame(self.rows(study))
 
+    def bounds_frame(self, study: str | None = None):
+        """The bounds evaluated in the cells: one row per cell × bound (see :func:`bounds_frame`)."""
+        return bounds_frame(self.rows(study))
+
 
 # ------------------------------------------------------------------------------------------------
 # Long format
 # ------------------------------------------------------------------------------------------------
 RECORD_FIELDS = ("value", "stderr", "floor", "exact")
-SETTING_ORDER = ("target", "process", "horizon", "sampler", "grid", "steps", "early_stop", "reference", "prior",
-                 "score", "samples", "seed", "device")  # fmt: skip
+SETTING_ORDER = (
+    "target",
+    "process",
+    "horizon",
+    "sampler",
+    "grid",
+    "steps",
+    "early_stop",
+    "reference",
+    "prior",
+    "score",
+    "samples",
+    "seed",
+    "device",
+)
 
 
 def _num(v: Any) -> Any:
@@ -405,49 +461,19 @@ def long_frame(rows: list[dict[str, Any]]):
     """
     import pandas as pd
 
-    from sgmbench.registry import parse_spec
-
     records = []
     for row in rows:
         cell, outcome = row["cell"], row["outcome"] or {}
-        setting = {k: cell["setting"].get(k) for k in SETTING_ORDER if k in cell["setting"]}
-        resolved = outcome.get("setting") or {}
-        for k, v in resolved.items():
-            if k in setting and v is not None:
-                setting[k] = v
-        base: dict[str, Any] = {
-            "study": row["study"],
-            "cell_key": row["cell_key"],
-            "status": row["status"],
-            "message": row["message"],
-            "replicate": row["replicate"],
-            **setting,
-        }
-        base["seed"] = row["seed"]
-        for kind in ("target", "process", "score", "sampler", "grid"):
-            spec = setting.get(kind)
-            if isinstance(spec, str):
-                try:
-                    _, params = parse_spec(spec)
-                except SgmbenchError:
-                    params = {}
-                for p, v in params.items():
-                    base[f"{kind}.{p}"] = v if not isinstance(v, tuple) else ";".join(map(str, v))
-        base["dim"] = resolved.get("dim", base.get("target.dim"))
-        if "score.size" in base:
-            base["eps"] = base["score.size"]
-        horizon = setting.get("horizon")
-        if horizon is not None and setting.get("steps"):
-            base["h"] = (float(horizon) - float(setting.get("early_stop") or 0.0)) / int(setting["steps"])
-        for k, v in (cell.get("extras") or {}).items():
-            base.setdefault(k, v if not isinstance(v, list) else ";".join(map(str, v)))
+        base = cell_columns(row)
         info = outcome.get("info") or {}
         if "nfe" in info:
             base["nfe"] = info["nfe"]
         prov = {k: row[k] for k in ("duration_s", "version", "git_commit", "host", "finished_at", "attempts")}
         metrics = outcome.get("metrics") or {}
         requested = list(cell.get("metrics") or [])
-        names = [m for m in requested if m in metrics or not metrics] + [m for m in metrics if m not in requested]
+        names = [m for m in requested if m in metrics or not metrics] + [
+            m for m in metrics if m not in requested
+        ]
         for name in names:
             rec = metrics.get(name) or {}
             out = dict(base)
@@ -470,6 +496,104 @@ def long_frame(rows: list[dict[str, Any]]):
     prov_cols = [c for c in ("nfe", "duration_s", "version", "git_commit", "host", "finished_at", "attempts")]
     front = [c for c in front if c not in prov_cols]
     return df[front + tail + [c for c in prov_cols if c in df.columns]]
+
+
+def cell_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns that say which cell a stored row is: identifiers, the setting (resolved where the
+    outcome gives it), ``dim``, ``h``, spec parameters as ``KIND.PARAM``, ``eps`` and the extras."""
+    from sgmbench.registry import parse_spec
+
+    cell, outcome = row["cell"], row["outcome"] or {}
+    setting = {k: cell["setting"].get(k) for k in SETTING_ORDER if k in cell["setting"]}
+    resolved = outcome.get("setting") or {}
+    for k, v in resolved.items():
+        if k in setting and v is not None:
+            setting[k] = v
+    base: dict[str, Any] = {
+        "study": row["study"],
+        "cell_key": row["cell_key"],
+        "status": row["status"],
+        "message": row["message"],
+        "replicate": row["replicate"],
+        **setting,
+    }
+    base["seed"] = row["seed"]
+    for kind in ("target", "process", "score", "sampler", "grid"):
+        spec = setting.get(kind)
+        if isinstance(spec, str):
+            try:
+                _, params = parse_spec(spec)
+            except SgmbenchError:
+                params = {}
+            for p, v in params.items():
+                base[f"{kind}.{p}"] = v if not isinstance(v, tuple) else ";".join(map(str, v))
+    base["dim"] = resolved.get("dim", base.get("target.dim"))
+    if "score.size" in base:
+        base["eps"] = base["score.size"]
+    horizon = setting.get("horizon")
+    if horizon is not None and setting.get("steps"):
+        base["h"] = (float(horizon) - float(setting.get("early_stop") or 0.0)) / int(setting["steps"])
+    for k, v in (cell.get("extras") or {}).items():
+        base.setdefault(k, v if not isinstance(v, list) else ";".join(map(str, v)))
+    return base
+
+
+BOUND_COLUMNS = (
+    "bound",
+    "compares",
+    "reference",
+    "direction",
+    "applicable",
+    "bound_value",
+    "measured",
+    "measured_key",
+    "ratio",
+    "holds",
+    "constant_unspecified",
+    "vacuous",
+    "failed",
+    "terms",
+)
+
+
+def bounds_frame(rows: list[dict[str, Any]]):
+    """One row per ok cell × bound evaluated in the cell (``outcome["bounds"]``): the cell's columns
+    (:func:`cell_columns`), ``metric`` (the bound's), ``bound_value``, ``measured``, ``holds``,
+    ``ratio`` = bound/measured, ``applicable``, ``failed`` (the assumptions that failed, ``; ``-joined)
+    and ``terms`` (JSON)."""
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        outcome = row["outcome"] or {}
+        if row["status"] != "ok" or not outcome.get("bounds"):
+            continue
+        base = cell_columns(row)
+        for b in outcome["bounds"]:
+            out = dict(base)
+            out.update(
+                bound=b.get("bound"),
+                metric=b.get("metric"),
+                compares=b.get("compares"),
+                reference=b.get("reference"),
+                direction=b.get("direction"),
+                applicable=bool(b.get("applicable")),
+                bound_value=_num(b.get("value")),
+                measured=_num(b.get("measured")),
+                measured_key=b.get("measured_key"),
+                ratio=_num(b.get("ratio")),
+                holds=b.get("holds"),
+                constant_unspecified=b.get("constant_unspecified"),
+                vacuous=b.get("vacuous"),
+                failed="; ".join(b.get("failed") or []),
+                terms=json.dumps(b.get("terms") or {}, sort_keys=True),
+            )
+            records.append(out)
+    df = pd.DataFrame.from_records(records)
+    if not df.empty:
+        for col in ("bound_value", "measured", "ratio"):
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
 
 
 def _is_tail(col: str) -> bool:

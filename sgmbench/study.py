@@ -106,7 +106,9 @@ class Cell:
     """One point of a study's grid: pure data, hashable, serialisable (:meth:`as_dict`/:meth:`from_dict`).
 
     ``setting.seed`` is the seed derived from the cell's other contents (see :meth:`make`); ``study``
-    is a label and not part of the key (the same cell in two studies gives the same numbers).
+    is a label and not part of the key (the same cell in two studies gives the same numbers);
+    ``bounds`` names the bounds the cell function evaluates beside the metrics (part of the key only
+    when not empty).
     """
 
     setting: Setting
@@ -115,6 +117,7 @@ class Cell:
     replicate: int = 0
     cell_fn: str = DEFAULT_CELL_FN
     study: str = ""
+    bounds: tuple[str, ...] = ()
 
     @classmethod
     def make(
@@ -125,12 +128,15 @@ class Cell:
         replicate: int = 0,
         cell_fn: str = DEFAULT_CELL_FN,
         study: str = "",
+        bounds: Sequence[str] = (),
     ) -> Cell:
         """A cell whose ``setting.seed`` is derived from the hash of everything else."""
         if not isinstance(replicate, int) or replicate < 0:
             raise SgmbenchError(f"seed/replicate must be an integer >= 0, got {replicate!r}")
         frozen_extras = tuple(sorted((str(k), freeze(v)) for k, v in (extras or {}).items()))
-        base = cls(setting.replace(seed=0), tuple(metrics), frozen_extras, replicate, cell_fn, study)
+        base = cls(
+            setting.replace(seed=0), tuple(metrics), frozen_extras, replicate, cell_fn, study, tuple(bounds)
+        )
         seed = derive_seed(base.key())
         return dataclasses.replace(base, setting=setting.replace(seed=seed))
 
@@ -142,7 +148,7 @@ class Cell:
         return dict(self.extras).get(name, default)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "setting": self.setting.as_dict(),
             "metrics": list(self.metrics),
             "extras": {k: jsonable(v) for k, v in self.extras},
@@ -150,6 +156,9 @@ class Cell:
             "cell_fn": self.cell_fn,
             "study": self.study,
         }
+        if self.bounds:  # only when present, so that cells without bounds keep their keys
+            d["bounds"] = list(self.bounds)
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Cell:
@@ -160,6 +169,7 @@ class Cell:
             replicate=int(data.get("replicate", 0)),
             cell_fn=data.get("cell_fn", DEFAULT_CELL_FN),
             study=data.get("study", ""),
+            bounds=tuple(data.get("bounds", ())),
         )
 
     def key(self) -> str:
@@ -271,6 +281,11 @@ class Study:
         axes = self.effective_axes(profile)
         names = list(axes)
         fn = self.cell_fn_name()
+        if self.bounds:
+            from sgmbench.bounds import get_bound
+
+            for b in self.bounds:
+                get_bound(b)  # an unknown bound is a one-line error before anything runs
         seen: dict[str, Cell] = {}
         for combo in itertools.product(*(axes[n] for n in names)):
             point: dict[str, Any] = {}
@@ -278,7 +293,8 @@ class Study:
                 if isinstance(name, tuple):
                     if not isinstance(value, (tuple, list)) or len(value) != len(name):
                         raise SgmbenchError(
-                            f"study {self.name!r}: zipped axis {name} needs tuples of {len(name)} values, got {value!r}"
+                            f"study {self.name!r}: zipped axis {name} needs tuples of {len(name)} values, "
+                            f"got {value!r}"
                         )
                     point.update(zip(name, value))
                 else:
@@ -318,7 +334,7 @@ class Study:
                 setting = setting.replace(**updates)
         except TypeError as exc:
             raise SgmbenchError(f"study {self.name!r}: bad setting {dict(point)}: {exc}") from None
-        return Cell.make(setting, self.metrics, extras, replicate, fn, self.name)
+        return Cell.make(setting, self.metrics, extras, replicate, fn, self.name, self.bounds)
 
     def config(self, profile: str = "quick") -> dict[str, Any]:
         """Everything that defines the study's numbers, as JSON data (stored, and written to config.json)."""
@@ -328,7 +344,9 @@ class Study:
                 "study": self.name,
                 "title": self.title,
                 "profile": profile,
-                "axes": [{"name": list(k) if isinstance(k, tuple) else k, "values": v} for k, v in axes.items()],
+                "axes": [
+                    {"name": list(k) if isinstance(k, tuple) else k, "values": v} for k, v in axes.items()
+                ],
                 "base": self.base.as_dict(),
                 "metrics": list(self.metrics),
                 "bounds": list(self.bounds),
@@ -465,7 +483,8 @@ def _study_from_module(module, name: str) -> Study:
     return dataclasses.replace(
         obj,
         name=obj.name or name,
-        source=obj.source or (str(Path(src).relative_to(REPO_ROOT)) if src.startswith(str(REPO_ROOT)) else src),
+        source=obj.source
+        or (str(Path(src).relative_to(REPO_ROOT)) if src.startswith(str(REPO_ROOT)) else src),
         title=obj.title or ((module.__doc__ or "").strip().splitlines() or [name])[0],
     )
 
@@ -521,7 +540,11 @@ def describe_studies() -> list[dict[str, Any]]:
             rows.append(
                 {
                     "name": name,
-                    "parameters": {"cells(quick)": quick, "cells(full)": full, "metrics": ",".join(s.metrics)},
+                    "parameters": {
+                        "cells(quick)": quick,
+                        "cells(full)": full,
+                        "metrics": ",".join(s.metrics),
+                    },
                     "summary": s.title,
                     "source": s.source,
                 }

@@ -50,7 +50,7 @@ import torch
 
 from sgmbench.errors import SgmbenchError
 from sgmbench.networks import NetworkConfig, ScoreMLP, build_network, clip_weights_, refresh_spectral_norm_
-from sgmbench.registry import format_spec
+from sgmbench.registry import format_spec, parse_spec
 from sgmbench.scores import Score, scores
 
 CHECKPOINT_FORMAT = "sgmbench.learned-score"
@@ -127,6 +127,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def _from_dict(cls, data: dict[str, Any]):
+    """``cls(**data)`` with unknown keys reported as a one-line :class:`SgmbenchError`."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise SgmbenchError(
+            f"unknown {cls.__name__} option(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
+        )
+    return cls(**data)
+
+
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SgmbenchError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -176,6 +187,16 @@ def spec_of(obj: Any) -> str:
     if flat:
         return format_spec(obj.name, {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     return f"{obj.name}:{json.dumps(params, sort_keys=True)}"
+
+
+def same_spec(a: str, b: str) -> bool:
+    """Whether two canonical specs name the same object (numbers compared by value: ``0 == 0.0``)."""
+    if a == b:
+        return True
+    try:
+        return parse_spec(a) == parse_spec(b)
+    except SgmbenchError:
+        return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -500,12 +521,12 @@ class LearnedScore(Score):
         if device is not None:
             net.to(device)
         if strict:
-            if process is not None and spec_of(process) != config["process"]:
+            if process is not None and not same_spec(spec_of(process), config["process"]):
                 raise SgmbenchError(
                     f"checkpoint {path!r} was trained for process {config['process']!r}, "
                     f"not {spec_of(process)!r} (pass strict=false to use it anyway)"
                 )
-            if target is not None and spec_of(target) != config["target"]:
+            if target is not None and not same_spec(spec_of(target), config["target"]):
                 raise SgmbenchError(
                     f"checkpoint {path!r} was trained on target {config['target']!r}, "
                     f"not {spec_of(target)!r} (pass strict=false to use it anyway)"
@@ -606,15 +627,20 @@ def train_score(
     ``config.ascent_steps`` steps maximising it (KFL Sec. 5). Every ``eval_every`` steps (and before the
     first and after the last) a record ``{step, phase, train_loss, dsm, dsm_se, sm, sm_se, gap, gap_se,
     seconds}`` is appended to the history; ``callback(record, score)`` may add fields (e.g. a $W_2$
-    measured from samples of the current score). ``network`` defaults to ``NetworkConfig(dim=target.dim)``
+    measured from samples of the current score). ``target`` and ``process`` are objects or spec strings;
+    ``network`` defaults to ``NetworkConfig(dim=target.dim)``
     with the data mean and variance estimated from 10 000 target samples.
     """
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+    from sgmbench.processes import get_process
+    from sgmbench.targets import get_target
+
+    target, process = get_target(target), get_process(process)
+    cfg = config if isinstance(config, TrainConfig) else _from_dict(TrainConfig, config or {})
     if network is None:
         network = NetworkConfig(dim=target.dim)
-    net_cfg = (
-        network if isinstance(network, NetworkConfig) else NetworkConfig(**{"dim": target.dim, **network})
-    )
+    if not isinstance(network, NetworkConfig):
+        network = _from_dict(NetworkConfig, {"dim": target.dim, **network})
+    net_cfg = network
     if net_cfg.dim != target.dim:
         raise SgmbenchError(f"network dim {net_cfg.dim} != target dim {target.dim}")
     horizon = float(

@@ -1,4 +1,4 @@
-"""The command line: the measure JSON contract, one-line errors with exit status 2, run/report/list/compare."""
+"""The command line: the measure JSON contract, one-line errors (exit 2), run/report/list/compare."""
 
 import json
 import sqlite3
@@ -13,9 +13,21 @@ from sgmbench.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT = [
-    "measure", "--target", "gaussian:dim=10,mean=1,var=0.5", "--process", "vp-constant:beta=2", "--horizon", "8",
-    "--sampler", "exponential-integrator", "--steps", "80", "--metrics", "w2,kl,kl_reverse,tv", "--json",
-]  # fmt: skip
+    "measure",
+    "--target",
+    "gaussian:dim=10,mean=1,var=0.5",
+    "--process",
+    "vp-constant:beta=2",
+    "--horizon",
+    "8",
+    "--sampler",
+    "exponential-integrator",
+    "--steps",
+    "80",
+    "--metrics",
+    "w2,kl,kl_reverse,tv",
+    "--json",
+]
 
 
 def run_cli(capsys, *argv):
@@ -26,8 +38,9 @@ def run_cli(capsys, *argv):
 
 def test_measure_contract_json_subprocess():
     """Exactly the documented command, as another tool would call it: one JSON object on stdout."""
-    proc = subprocess.run([sys.executable, "-m", "sgmbench", *CONTRACT], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sgmbench", *CONTRACT], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("\n") == 1
     obj = json.loads(proc.stdout)
@@ -35,7 +48,12 @@ def test_measure_contract_json_subprocess():
     s = obj["setting"]
     assert s["target"] == "gaussian:dim=10,mean=1,var=0.5" and s["process"] == "vp-constant:beta=2"
     assert s["horizon"] == 8.0 and s["steps"] == 80 and s["sampler"] == "exponential-integrator"
-    assert s["grid"] == "uniform" and s["early_stop"] == 0.0 and s["reference"] == "data" and s["score"] == "exact"
+    assert (
+        s["grid"] == "uniform"
+        and s["early_stop"] == 0.0
+        and s["reference"] == "data"
+        and s["score"] == "exact"
+    )
     assert s["prior"] == "gaussian" and s["seed"] == 0 and s["device"] == "cpu" and s["dim"] == 10
     assert list(obj["metrics"]) == ["w2", "kl", "kl_reverse", "tv"]
     for name, rec in obj["metrics"].items():
@@ -51,17 +69,30 @@ def test_measure_resolves_horizon_and_matches_exact_law(capsys):
     from sgmbench.processes import get_process
     from sgmbench.setting import Setting
 
-    code, out, _ = run_cli(capsys, "measure", "--target", "gaussian:dim=2,mean=1,var=0.5", "--process", "vp-linear",
-                           "--steps", "20", "--json")  # fmt: skip
+    code, out, _ = run_cli(
+        capsys,
+        "measure",
+        "--target",
+        "gaussian:dim=2,mean=1,var=0.5",
+        "--process",
+        "vp-linear",
+        "--steps",
+        "20",
+        "--json",
+    )
     assert code == 0
     obj = json.loads(out)
     assert obj["setting"]["horizon"] == get_process("vp-linear").default_horizon  # filled in from the process
-    target, process, T = Setting(target="gaussian:dim=2,mean=1,var=0.5", process="vp-linear", steps=20).resolve()
+    target, process, T = Setting(
+        target="gaussian:dim=2,mean=1,var=0.5", process="vp-linear", steps=20
+    ).resolve()
     from sgmbench.grids import make_grid
 
     law = exact_law(target, process, make_grid("uniform", process, T, 0.0, 20), "exponential-integrator")
     ref = reference_law(target, process, 0.0)
-    assert obj["metrics"]["w2"]["value"] == pytest.approx(w2_diag(ref.mean, ref.var, law.mean, law.var), rel=1e-12)
+    assert obj["metrics"]["w2"]["value"] == pytest.approx(
+        w2_diag(ref.mean, ref.var, law.mean, law.var), rel=1e-12
+    )
 
 
 def test_measure_readable_table(capsys):
@@ -125,8 +156,13 @@ def test_bad_input_subprocess_no_traceback(tmp_path):
     con.commit()
     con.close()
     before = (tmp_path / "foreign.sqlite").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "sgmbench", "run", "demo", "--store", str(tmp_path / "foreign.sqlite")],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "sgmbench", "run", "demo", "--store", str(tmp_path / "foreign.sqlite")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: refusing store") and proc.stderr.count("\n") == 1
     assert (tmp_path / "foreign.sqlite").read_bytes() == before
@@ -146,8 +182,9 @@ def test_list(capsys):
 def test_run_and_report(capsys, tmp_path, monkeypatch):
     studies = tmp_path / "studies"
     studies.mkdir()
-    (studies / "cli_toy.py").write_text(textwrap.dedent(
-        '''
+    (studies / "cli_toy.py").write_text(
+        textwrap.dedent(
+            '''
         """CLI toy study."""
         from sgmbench.setting import Setting
         from sgmbench.study import Rate, Study
@@ -155,7 +192,9 @@ def test_run_and_report(capsys, tmp_path, monkeypatch):
                       base=Setting(target="gaussian:dim=2,mean=1,var=0.5", prior="exact"),
                       metrics=("w2", "tv"), rates=(Rate("w2", "steps", predicted=-1.0),),
                       profiles={"quick": {}, "full": {"steps": [4, 8, 16]}})
-        '''))  # fmt: skip
+        '''
+        )
+    )
     monkeypatch.setenv("SGMBENCH_STUDY_PATH", str(studies))
     store = str(tmp_path / "s.sqlite")
     code, out, err = run_cli(capsys, "run", "cli-toy", "--store", store, "--no-progress")
@@ -173,21 +212,52 @@ def test_run_and_report(capsys, tmp_path, monkeypatch):
 
 def test_compare(capsys, tmp_path):
     code, out, err = run_cli(
-        capsys, "compare", "--target", "gaussian:dim=4,mean=1,var=0.25", "--processes", "vp-linear,vp-constant:beta=2",
-        "--sampler", "exponential-integrator", "--steps", "10,20,40", "--metric", "w2", "--prior", "exact",
-        "--out", str(tmp_path / "cmp"),
-    )  # fmt: skip
+        capsys,
+        "compare",
+        "--target",
+        "gaussian:dim=4,mean=1,var=0.25",
+        "--processes",
+        "vp-linear,vp-constant:beta=2",
+        "--sampler",
+        "exponential-integrator",
+        "--steps",
+        "10,20,40",
+        "--metric",
+        "w2",
+        "--prior",
+        "exact",
+        "--out",
+        str(tmp_path / "cmp"),
+    )
     assert code == 0, err
     assert "fitted rates" in out and "vp-constant:beta=2" in out
-    for name in ("compare.csv", "table.md", "table.tex", "rates.csv", "w2_vs_steps.png", "w2_vs_steps.pdf",
-                 "config.json"):  # fmt: skip
+    for name in (
+        "compare.csv",
+        "table.md",
+        "table.tex",
+        "rates.csv",
+        "w2_vs_steps.png",
+        "w2_vs_steps.pdf",
+        "config.json",
+    ):
         assert (tmp_path / "cmp" / name).is_file(), name
     table = (tmp_path / "cmp" / "table.md").read_text().strip().splitlines()
     assert len(table) == 2 + 2 * 3
     code, out, err = run_cli(
-        capsys, "compare", "--target", "gaussian:dim=2,mean=1,var=0.25", "--samplers", "euler-maruyama,pf-euler",
-        "--process", "ou", "--steps", "8,16", "--out", str(tmp_path / "cmp2"), "--json",
-    )  # fmt: skip
+        capsys,
+        "compare",
+        "--target",
+        "gaussian:dim=2,mean=1,var=0.25",
+        "--samplers",
+        "euler-maruyama,pf-euler",
+        "--process",
+        "ou",
+        "--steps",
+        "8,16",
+        "--out",
+        str(tmp_path / "cmp2"),
+        "--json",
+    )
     assert code == 0, err
     obj = json.loads(out)
     assert len(obj["table"]) == 4 and {r["sampler"] for r in obj["rates"]} == {"euler-maruyama", "pf-euler"}

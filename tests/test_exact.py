@@ -136,7 +136,8 @@ def test_batched_equals_single():
         many = exact_laws(target, p, grids, name, prior="exact")
         for g, law in zip(grids, many):
             one = exact_law(target, p, g, name, prior="exact")
-            assert torch.equal(one.mean, law.mean) and torch.equal(one.var, law.var)
+            assert torch.allclose(one.mean, law.mean, rtol=1e-13, atol=1e-15)
+            assert torch.allclose(one.var, law.var, rtol=1e-13)
 
 
 def test_langevin_affine_composition():
@@ -192,7 +193,7 @@ def test_pc_has_a_bias_floor_scaling_like_snr_squared():
     ref = reference_law(target, p, 0.1)
     grids = [make_grid("uniform", p, 1.0, 0.1, n) for n in (2**14, 2**17)]
     floors = []
-    for snr in (0.16, 0.08):
+    for snr in (0.32, 0.16):
         e = [w2(law, ref) for law in exact_laws(target, p, grids, f"predictor-corrector:snr={snr}", prior="exact")]
         assert abs(e[1] / e[0] - 1) < 0.05
         floors.append(e[1])
@@ -228,19 +229,22 @@ def test_reference_law_is_the_noised_target():
 
 @pytest.mark.parametrize("process_name", ["vp-linear", "ve-exp", "subvp"])
 def test_continuous_law_is_the_limit_of_the_samplers(process_name):
-    """§3.3 closed form vs Heun at 2^14 steps (ODE) and Richardson-extrapolated EI (SDE), prior = N(0, sigma_T^2)."""
+    """§3.3 closed forms, prior N(0, sigma_T^2 I): Heun converges to the ODE one at order 2, the
+    exponential integrator to the SDE one at order 1 (and its Richardson extrapolation lands on it)."""
     p = get_process(process_name)
     target = get_target(ROTATED)
     T, delta = p.default_horizon, 1e-2
     grids = [make_grid("geometric", p, T, delta, n) for n in (2**13, 2**14)]
+    scale = math.sqrt(float(target.eigh()[0].sum()))
     ode = continuous_law(target, p, T, delta, ode=True)
-    heun = exact_law(target, p, grids[1], "pf-heun")
-    assert w2(heun, ode) < 1e-6 * math.sqrt(float(ode.var.sum()))
+    e = [w2(law, ode) for law in exact_laws(target, p, grids, "pf-heun")]
+    assert 3.5 < e[0] / e[1] < 4.5 and e[1] < 1e-5 * scale, e  # second-order convergence to the closed form
     sde = continuous_law(target, p, T, delta)
     ei = exact_laws(target, p, grids, "exponential-integrator")
+    e = [w2(law, sde) for law in ei]
+    assert 1.8 < e[0] / e[1] < 2.2, e  # first-order convergence to the closed form
     extrap = DiagGaussian(2 * ei[1].mean - ei[0].mean, 2 * ei[1].var - ei[0].var, ei[0].basis)
-    assert w2(extrap, sde) < 1e-6 * math.sqrt(float(sde.var.sum()))
-    assert w2(ei[1], sde) > 10 * w2(extrap, sde)  # the extrapolation did something
+    assert w2(extrap, sde) < 0.05 * e[1] and w2(extrap, sde) < 1e-5 * scale
     exact_start = continuous_law(target, p, T, delta, prior="exact")
     ref = reference_law(target, p, delta)
     assert torch.allclose(exact_start.mean, ref.mean, rtol=1e-12) and torch.allclose(exact_start.var, ref.var)
@@ -279,24 +283,28 @@ def test_kde_law_parameters_and_density():
         kde_law(y[0], p, 0.1)
 
 
+def _ks(sorted_x: torch.Tensor, cdf: torch.Tensor) -> float:
+    """Kolmogorov–Smirnov statistic sqrt(n) sup |F_n - F| of sorted samples against CDF values at them."""
+    n = sorted_x.numel()
+    i = torch.arange(1, n + 1, dtype=F64) / n
+    return float(torch.maximum((i - cdf).abs(), (i - 1 / n - cdf).abs()).max()) * math.sqrt(n)
+
+
 def test_kde_law_is_the_output_of_the_empirical_score_sampler():
     """Li–Chen–Li: with the empirical optimal score the reverse process outputs the Gaussian KDE
-    (1/n) sum N(alpha_delta y_i, sigma_delta^2 I); Heun at 400 steps on OU (T = 8) matches its
-    mean and variance within Monte Carlo error."""
+    (1/n) sum N(alpha_delta y_i, sigma_delta^2 I). Heun (50 steps, OU, T = 8, 20000 samples): the
+    KS statistic against the KDE is below the 0.1% critical value 1.95, against p_delta it is huge."""
     p = get_process("ou")
     target = get_target("gaussian:dim=1,mean=0,var=1")
     score = build_score("empirical-optimal:num_train=5", target, p, seed=3)
-    y = score.training.points
-    delta, n = 0.05, 40_000
-    law = kde_law(y, p, delta)
-    grid = make_grid("geometric", p, 8.0, delta, 400)
+    delta, n = 0.05, 20_000
+    law = kde_law(score.training.points, p, delta)
+    grid = make_grid("geometric", p, 8.0, delta, 50)
     x0 = initial_points(p, 8.0, n, 1, generator=torch.Generator().manual_seed(0))
-    res = get_sampler("pf-heun")(p, grid, score, x0)
-    mix_mean = float(law.means.mean())
-    mix_var = float(law.var + law.means.var(unbiased=False))
-    x = res.samples[:, 0]
-    assert abs(float(x.mean()) - mix_mean) < 4 * math.sqrt(mix_var / n)
-    assert abs(float(x.var()) - mix_var) < 4 * mix_var * math.sqrt(2 / n) + 1e-3
+    x = get_sampler("pf-heun")(p, grid, score, x0).samples[:, 0].sort().values
+    kde_cdf = torch.special.ndtr((x[:, None] - law.means[:, 0]) / math.sqrt(law.var)) @ law.weights
+    assert _ks(x, kde_cdf) < 1.95
+    assert _ks(x, torch.special.ndtr(x)) > 10  # p_delta = N(0, 1) for this target
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ TINY = Study(
     },
     base=Setting(target="gaussian:dim=3,mean=1,var=0.5", prior="exact"),
     metrics=("w2", "kl"),
+    bounds=("gnz2025-w2", "conforti2025-kl", "chen2023-thm2"),
     rates=(Rate("w2", "steps", predicted=-1.0), Rate("kl", "steps", predicted=-2.0)),
     tables=(Table("metrics", index=("process", "steps")),),
     figures=(Figure("w2_vs_steps", metric="w2", x="steps", hue="process"),),
@@ -30,8 +31,12 @@ TINY = Study(
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
-    failing = Study(name="broken", axes={("steps", "fail"): [(4, ""), (8, "estimator error: singular covariance")]},
-                    metrics=("w2",), cell_fn="sgmbench.study:synthetic_cell")  # fmt: skip
+    failing = Study(
+        name="broken",
+        axes={("steps", "fail"): [(4, ""), (8, "estimator error: singular covariance")]},
+        metrics=("w2",),
+        cell_fn="sgmbench.study:synthetic_cell",
+    )
     with Store(tmp / "s.sqlite") as store:
         summary = run_study(TINY, store, progress=False)
         run_study(failing, store, progress=False)
@@ -54,8 +59,17 @@ def test_store_has_one_ok_row_per_cell(reported):
 def test_report_files(reported):
     tmp, _, reports, summary_path, rows = reported
     out = tmp / "results" / "tiny"
-    for name in ("results.csv", "metrics.csv", "metrics.md", "metrics.tex", "rates.csv", "rates.md",
-                 "w2_vs_steps.png", "w2_vs_steps.pdf", "config.json"):  # fmt: skip
+    for name in (
+        "results.csv",
+        "metrics.csv",
+        "metrics.md",
+        "metrics.tex",
+        "rates.csv",
+        "rates.md",
+        "w2_vs_steps.png",
+        "w2_vs_steps.pdf",
+        "config.json",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     long = pd.read_csv(out / "results.csv")
     assert len(long) == 6 * 2 and set(long["metric"]) == {"w2", "kl"}
@@ -82,6 +96,33 @@ def test_rates_fitted_and_summary(reported):
     assert "Fitted vs predicted exponents" in text and "Bound verdicts" in text
 
 
+def test_bounds_evaluated_in_cells_and_verdicts(reported):
+    tmp, _, reports, summary_path, rows = reported
+    for r in rows:  # each cell evaluated its bounds beside the measured metrics
+        names = {b["bound"] for b in r["outcome"]["bounds"]}
+        assert names == {"gnz2025-w2", "conforti2025-kl", "chen2023-thm2"}
+        for b in r["outcome"]["bounds"]:
+            if b["applicable"] and b["measured"] is not None:
+                assert b["holds"] == (b["measured"] <= b["value"])
+    out = tmp / "results" / "tiny"
+    pairs = pd.read_csv(out / "bounds.csv")
+    assert len(pairs) == 6 * 3 and {"bound", "bound_value", "measured", "holds", "ratio"} <= set(
+        pairs.columns
+    )
+    verdicts = pd.read_csv(out / "bound_verdicts.csv")
+    assert set(verdicts["bound"]) == {"gnz2025-w2", "conforti2025-kl", "chen2023-thm2"}
+    # chen2023-thm2 bounds TV, which this study does not measure: applicable but never compared
+    chen = verdicts.set_index("bound").loc["chen2023-thm2"]
+    assert chen["holds everywhere"] == "—"
+    gnz = verdicts.set_index("bound").loc["gnz2025-w2"]
+    assert gnz["holds everywhere"] == "yes" and gnz["exponent in steps: predicted"] == -0.5
+    brates = pd.read_csv(out / "bound_rates.csv")
+    assert set(brates["rate"]) <= {"tight", "loose", "violated", "undetermined"}
+    text = summary_path.read_text()
+    assert "| tiny | gnz2025-w2 |" in text
+    assert (out / "measured_vs_bound.png").is_file()
+
+
 def test_failed_cells_reported(reported):
     tmp, _, reports, _, _ = reported
     assert reports["broken"].failed == 1 and reports["broken"].cells == 2
@@ -92,10 +133,17 @@ def test_failed_cells_reported(reported):
 
 
 def test_wide_table_averages_replicates():
-    df = pd.DataFrame({
-        "status": ["ok"] * 4, "metric": ["w2"] * 4, "steps": [1, 1, 2, 2], "replicate": [0, 1, 0, 1],
-        "value": [1.0, 3.0, 2.0, 2.0], "stderr": [0.1] * 4, "exact": [False] * 4,
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "status": ["ok"] * 4,
+            "metric": ["w2"] * 4,
+            "steps": [1, 1, 2, 2],
+            "replicate": [0, 1, 0, 1],
+            "value": [1.0, 3.0, 2.0, 2.0],
+            "stderr": [0.1] * 4,
+            "exact": [False] * 4,
+        }
+    )
     wide = wide_table(df, ["steps"])
     assert list(wide["w2"]) == ["2 ± 1", "2"]  # stderr across replicates: std/sqrt(n)
     assert to_markdown(wide).count("\n") == 4

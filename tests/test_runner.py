@@ -36,13 +36,21 @@ def test_run_resume_and_skip(tmp_path):
         bigger = Study(**{**TOY.__dict__, "axes": {**TOY.axes, "steps": [10, 20, 40, 80]}})
         third = run_study(bigger, store, progress=False)
         assert (third.skipped, third.ok) == (12, 4)
-        assert len(store.runs("toy")) == 3 and store.study_config("toy")["axes"][1]["values"] == [10, 20, 40, 80]
+        assert len(store.runs("toy")) == 3 and store.study_config("toy")["axes"][1]["values"] == [
+            10,
+            20,
+            40,
+            80,
+        ]
 
 
 def test_failed_cell_recorded_sweep_continues_and_retry(tmp_path):
     # steps=20 fails (its extras say so); the others succeed
-    cells_fail = Study(name="f", axes={("steps", "fail"): [(10, ""), (20, "estimator blew up"), (30, "")]},
-                       cell_fn="sgmbench.study:synthetic_cell")  # fmt: skip
+    cells_fail = Study(
+        name="f",
+        axes={("steps", "fail"): [(10, ""), (20, "estimator blew up"), (30, "")]},
+        cell_fn="sgmbench.study:synthetic_cell",
+    )
     with Store(tmp_path / "s.sqlite") as store:
         summary = run_study(cells_fail, store, progress=False)
         assert (summary.ok, summary.failed) == (2, 1)

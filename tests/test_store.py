@@ -41,7 +41,18 @@ def test_put_and_read_back(tmp_path):
         df = store.frame("toy")
     assert len(df) == 12 * 2  # long format: one row per cell x metric
     assert set(df["metric"]) == {"w2", "kl"}
-    for col in ("study", "cell_key", "seed", "replicate", "process", "steps", "value", "stderr", "floor", "exact"):
+    for col in (
+        "study",
+        "cell_key",
+        "seed",
+        "replicate",
+        "process",
+        "steps",
+        "value",
+        "stderr",
+        "floor",
+        "exact",
+    ):
         assert col in df.columns
     assert df.groupby(["cell_key", "metric"]).size().max() == 1
 
@@ -58,8 +69,11 @@ def test_store_markers_and_wal(tmp_path):
 
 
 def test_failed_cell_and_retry_replace(tmp_path):
-    s = Study(name="f", axes={"steps": [10], "fail": ["sampler diverged at step 3"]},
-              cell_fn="sgmbench.study:synthetic_cell")  # fmt: skip
+    s = Study(
+        name="f",
+        axes={"steps": [10], "fail": ["sampler diverged at step 3"]},
+        cell_fn="sgmbench.study:synthetic_cell",
+    )
     (cell,) = s.cells()
     with Store(tmp_path / "s.sqlite") as store:
         res = execute_cell(cell)

@@ -71,8 +71,12 @@ def test_cell_roundtrip_and_pickle():
 def test_extras_zipped_axes_and_filter():
     s = Study(
         name="zip",
-        axes={("process", "horizon"): [("vp-linear", 1.0), ("ou", 8.0)], "steps": [4, 8], "tol": [0.1],
-              "eps": [0.0, 0.1]},  # fmt: skip
+        axes={
+            ("process", "horizon"): [("vp-linear", 1.0), ("ou", 8.0)],
+            "steps": [4, 8],
+            "tol": [0.1],
+            "eps": [0.0, 0.1],
+        },
         base=Setting(score="perturbed:kind=bias,size=0.0"),
         where=lambda p: not (p["process"] == "ou" and p["steps"] == 4),
     )
@@ -80,7 +84,10 @@ def test_extras_zipped_axes_and_filter():
     assert len(cells) == 3 * 2
     assert {(c.setting.process, c.setting.horizon) for c in cells} == {("vp-linear", 1.0), ("ou", 8.0)}
     assert all(c.extra("tol") == 0.1 for c in cells)
-    assert {c.setting.score for c in cells} == {"perturbed:kind=bias,size=0.0", "perturbed:kind=bias,size=0.1"}
+    assert {c.setting.score for c in cells} == {
+        "perturbed:kind=bias,size=0.0",
+        "perturbed:kind=bias,size=0.1",
+    }
     assert s.varying() == ["process", "horizon", "steps", "score.size"]
 
 

@@ -184,6 +184,9 @@ def test_checkpoint_strict_mismatch(gauss, trained, tmp_path):
         build_score(f"learned:path={path}", target, "vp-linear:beta_max=10")
     with pytest.raises(SgmbenchError, match="trained on target"):
         build_score(f"learned:path={path}", "gaussian:dim=2", process)
+    # equal up to number formatting is the same target
+    same = build_score(f"learned:path={path}", "gaussian:dim=2,mean=0.5,var=0.25;1", process)
+    assert same.config["target"] == spec_of(target)
     loose = build_score(f"learned:path={path},strict=false", "gaussian:dim=2", process)
     assert loose.config["process"] == spec_of(process)
 
@@ -262,7 +265,14 @@ def test_one_sided_lipschitz_of_learned_score(trained):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "network",
-    [{"activation": "swishy"}, {"width": -4}, {"depth": 0}, {"parametrization": "x0"}, {"dtype": "float16"}],
+    [
+        {"activation": "swishy"},
+        {"width": -4},
+        {"depth": 0},
+        {"parametrization": "x0"},
+        {"dtype": "float16"},
+        {"widht": 3},
+    ],
 )
 def test_bad_network_config(gauss, network):
     target, process = gauss
@@ -272,7 +282,15 @@ def test_bad_network_config(gauss, network):
 
 
 @pytest.mark.parametrize(
-    "config", [{"steps": -1}, {"lr": 0}, {"weighting": "lik"}, {"time_sampling": "sobol"}, {"t_min": 2.0}]
+    "config",
+    [
+        {"steps": -1},
+        {"lr": 0},
+        {"weighting": "lik"},
+        {"time_sampling": "sobol"},
+        {"t_min": 2.0},
+        {"stpes": 1},
+    ],
 )
 def test_bad_train_config(gauss, config):
     target, process = gauss
@@ -366,8 +384,8 @@ def test_toy2d_registry_and_reproducibility():
 
 def test_training_on_two_moons_tracks_sm():
     """Two moons has an exact (quadrature) noised score, so J_SM is tracked there too."""
-    target, process = get_target("two-moons"), get_process(PROCESS)
-    res = train_score(target, process, SMALL, dict(FAST, steps=150, eval_every=150))
+    res = train_score("two-moons", PROCESS, SMALL, dict(FAST, steps=150, eval_every=150))
+    assert res.config["target"] == spec_of(get_target("two-moons"))
     assert res.history[-1]["sm"] is not None and res.history[-1]["sm"] < res.history[0]["sm"]
 
 

@@ -207,7 +207,7 @@ def complexity_statements() -> list[dict[str, Any]]:
     """
     rows = []
     for proc, row in gnz.COMPLEXITY_TABLE.items():
-        rows.append({"statement": "gnz2025-complexity", "process": proc, **row})
+        rows.append({"name": "gnz2025-complexity", "process": proc, "source": gnz.SOURCE.cite(), **row})
     for name, row in llt.COMPLEXITY.items():
-        rows.append({"statement": name, **row})
+        rows.append({"name": name, "source": llt.SOURCE.cite(), **row})
     return rows

@@ -12,7 +12,9 @@ A :class:`Bound` records what a published theorem says as data that tables and t
   makes the result *inapplicable*, with the failed check's one-line reason);
 - ``exponents``: the rate it predicts per variable (``h``, ``N``, ``d``, ``eps``, ``delta``, ``n``, ``T``);
 - ``constant_unspecified``: the paper writes $\lesssim$; we take the universal constant $C = 1$
-  (``constant``) and the bound is then compared by rate and shape only.
+  (``constant``) and the bound is then compared by rate and shape only;
+- ``uses``: the :class:`~sgmbench.targets.base.TargetConstants` fields it reads; a result built on a
+  constant whose provenance is ``estimated`` (Monte Carlo, not a valid bound) says so in its notes.
 
 Its ``compute(ctx)`` returns the bound's :class:`Term` s (initialisation, discretisation, score, ...),
 each with its own provenance (a term we substituted, e.g. the initialisation error of our prior
@@ -126,10 +128,11 @@ class Term:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """The outcome of one assumption check: ``holds`` and a one-line ``detail`` (the values compared)."""
+    """The outcome of one assumption check: ``holds`` (``None``: could not be checked because another
+    assumption's input is missing) and a one-line ``detail`` (the values compared)."""
 
     name: str
-    holds: bool
+    holds: bool | None
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,10 +148,14 @@ class Assumption:
     check: Callable[[BoundContext], tuple[bool, str]]
 
     def evaluate(self, ctx: BoundContext) -> Check:
+        """Run the check; one that cannot run because an input another assumption supplies is missing
+        (e.g. no $m_0$ for a step condition that needs it) is recorded as not checked (``holds=None``)."""
         try:
             holds, detail = self.check(ctx)
         except SgmbenchError as exc:
-            holds, detail = False, str(exc)
+            return Check(self.name, False, str(exc))
+        except (TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+            return Check(self.name, None, f"not checked ({type(exc).__name__}: {exc})")
         return Check(self.name, bool(holds), detail)
 
 
@@ -174,7 +181,7 @@ class BoundResult:
 
     @property
     def failed(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if not c.holds)
+        return tuple(c for c in self.checks if c.holds is False)
 
     def term(self, name: str) -> float:
         for t in self.terms:
@@ -239,6 +246,7 @@ class Bound:
     direction: str = "upper"
     combine: str = "sum"
     measured_key: str = ""
+    uses: tuple[str, ...] = ()
     score_error: str = ""
     notes: str = ""
 
@@ -316,7 +324,7 @@ class Bound:
             constant_unspecified=self.constant_unspecified,
             source=self.source.cite(),
         )
-        if not all(c.holds for c in checks):
+        if not all(c.holds is True for c in checks):
             return BoundResult(applicable=False, value=None, terms=(), notes=self.notes, **common)
         try:
             terms = tuple(self.compute(ctx))
@@ -328,6 +336,13 @@ class Bound:
         vacuous = self.metric == "tv" and self.direction == "upper" and value >= 1.0
         notes = self.notes
         extra = [t.note for t in terms if t.note]
+        estimated = [
+            f"{k} [{ctx.constants.provenance.get(k)}]"
+            for k in self.uses
+            if str(ctx.constants.provenance.get(k, "")).startswith("estimated")
+        ]
+        if estimated:
+            extra.append("uses estimated target constants (not a rigorous bound): " + ", ".join(estimated))
         if extra:
             notes = "; ".join([notes, *extra]) if notes else "; ".join(extra)
         return BoundResult(applicable=True, value=float(value), terms=terms, vacuous=vacuous, notes=notes, **common)
@@ -503,10 +518,14 @@ class BoundContext:
         iterate = None
         if kind in ("zero", "state-independent"):
             iterate = errs.clone()
-        elif kind == "affine" and iterate_laws is not None and len(iterate_laws) >= n:
-            iterate = torch.tensor(
-                [_affine_error_under(score, target, float(t), law) for t, law in zip(times, iterate_laws)], dtype=DTYPE
-            )
+        elif kind == "affine":
+            if iterate_laws is None:
+                iterate_laws = _iterate_laws(target, process, grid, sampler, score, prior)
+            if iterate_laws is not None and len(iterate_laws) >= n:
+                iterate = torch.tensor(
+                    [_affine_error_under(score, target, float(t), law) for t, law in zip(times, iterate_laws)],
+                    dtype=DTYPE,
+                )
         return cls(
             target=target,
             process=process,
@@ -638,6 +657,32 @@ def _affine_error_under(score, target, t: float, law) -> float:
     return float((da**2 * (v + m**2) + 2 * da * m * db + db**2).sum())
 
 
+def _iterate_laws(target, process, grid, sampler, score, prior):
+    """Laws of the iterates $y_0..y_{N-1}$ (the inputs of each step) from the exact-law engine's step maps.
+
+    ``None`` when the engine cannot give them (not Gaussian, sampler without an affine step map).
+    """
+    try:
+        from sgmbench.exact import reference_law, step_maps
+        from sgmbench.laws import DiagGaussian
+
+        M, c, Q = step_maps(target, process, grid, sampler, score)
+        T = float(grid[0])
+        if prior == "exact":
+            law = reference_law(target, process, T)
+            m, v = law.mean.clone(), law.var.clone()
+        else:
+            m = torch.zeros(target.dim, dtype=DTYPE)
+            v = torch.full((target.dim,), float(process.prior_variance(T)), dtype=DTYPE)
+        laws = []
+        for k in range(M.shape[0]):
+            laws.append(DiagGaussian(m, v))
+            m, v = M[k] * m + c[k], M[k] ** 2 * v + Q[k]
+        return laws
+    except (SgmbenchError, ImportError, KeyError):
+        return None
+
+
 def _one_sided_lipschitz_fn(score, target, process, kind):
     r"""$t \mapsto L_s(t)$ (tensor of times in, tensor out) of the model score, where known exactly or by a valid bound.
 
@@ -687,8 +732,11 @@ def ou_clock(process, t) -> torch.Tensor:
     r"""OU time $u = -\log\alpha_t = B(t)/2$ of a VP process: in it the process is $dX = -X\,du + \sqrt2\,dW$.
 
     Chen et al. 2023 and Benton et al. 2024 state their theorems for this OU (their forward time
-    equals $u$); derived by us (exact time change, $du = \beta(t)dt/2$).
+    equals $u$); derived by us (exact time change, $du = \beta(t)dt/2$). Raises ``ValueError`` for a
+    non-VP process (no such clock), so a check that needs it is recorded as not checked.
     """
+    if not is_vp(process):
+        raise ValueError(f"the OU clock is defined for VP processes only, not {process!r}")
     return -process.log_alpha(t)
 
 
@@ -697,7 +745,10 @@ def llt_clock(process, t) -> torch.Tensor:
 
     LLT 2023 (arXiv 2209.12381) §1.1, Eq. (3): $m_u = e^{-u/2}$, $\sigma_u^2 = 1 - e^{-u}$; a VP process
     with $\beta$ is their general-$g$ SDE with $g^2 = \beta$, i.e. $g \equiv 1$ in the clock $u = B(t)$.
+    ``ValueError`` for a non-VP process.
     """
+    if not is_vp(process):
+        raise ValueError(f"the Lee-Lu-Tan clock is defined for VP processes only, not {process!r}")
     return -2.0 * process.log_alpha(t)
 
 

@@ -105,6 +105,7 @@ def _kappa_finite() -> Assumption:
 
 THM1 = Bound(
     name="benton2024-thm1",
+    uses=("second_moment",),
     metric="kl",
     reference="early-stopped",
     compares="KL(p_delta || generated)",

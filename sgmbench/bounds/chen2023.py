@@ -164,6 +164,7 @@ def _lipschitz_exists(from_delta: bool) -> Assumption:
 
 THM2 = Bound(
     name="chen2023-thm2",
+    uses=("second_moment", "score_lipschitz", "strong_log_concavity", "support_radius"),
     metric="tv",
     reference="data",
     compares="TV(generated, p_0)",
@@ -194,6 +195,7 @@ THM2 = Bound(
 
 COR3 = Bound(
     name="chen2023-cor3",
+    uses=("second_moment", "support_radius", "score_lipschitz", "strong_log_concavity"),
     metric="tv",
     reference="early-stopped",
     compares="TV(generated, p_delta)",

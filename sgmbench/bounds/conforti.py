@@ -133,6 +133,7 @@ _EXPONENTS = (
 
 CONFORTI = Bound(
     name="conforti2025-kl",
+    uses=("second_moment", "fisher_to_standard_normal"),
     metric="kl",
     reference="data",
     compares="KL(p_0 || generated)",
@@ -148,6 +149,7 @@ CONFORTI = Bound(
 
 STRASMAN = Bound(
     name="strasman2025-kl",
+    uses=("second_moment", "fisher_to_standard_normal"),
     metric="kl",
     reference="data",
     compares="KL(p_0 || generated)",

@@ -100,6 +100,7 @@ def _delta_le_one() -> Assumption:
 
 COUPLING = Bound(
     name="early-stop-w2",
+    uses=("second_moment",),
     metric="w2",
     reference="data",
     compares="W2(p_delta, p_0)",
@@ -119,6 +120,7 @@ COUPLING = Bound(
 
 LLT = Bound(
     name="llt2023-early-stop-w2",
+    uses=(),
     metric="w2",
     reference="data",
     compares="W2(p_0, (alpha_delta^-1)_# p_delta)",

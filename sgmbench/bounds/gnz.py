@@ -177,6 +177,7 @@ def _contraction_step() -> Assumption:
 
 UPPER = Bound(
     name="gnz2025-w2",
+    uses=("strong_log_concavity", "score_lipschitz", "second_moment", "cov_eigenvalues", "mean_norm"),
     metric="w2",
     reference="early-stopped",
     compares="W2(generated, p_delta)",
@@ -222,6 +223,7 @@ def _gaussian_exact_score() -> Assumption:
 
 LOWER = Bound(
     name="gnz2025-gaussian-lower",
+    uses=(),
     metric="w2",
     reference="early-stopped",
     compares="W2(generated, p_delta) >~ sqrt(d) h",

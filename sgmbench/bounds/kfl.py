@@ -156,6 +156,7 @@ _EXPONENTS = (
 
 THM1 = Bound(
     name="kfl2022-thm1",
+    uses=("strong_log_concavity", "cov_eigenvalues", "mean_norm", "second_moment"),
     metric="w2",
     reference="early-stopped",
     compares="W2(p_delta, q_delta) of the continuous-time model",
@@ -170,6 +171,7 @@ THM1 = Bound(
 
 COR1 = Bound(
     name="kfl2022-cor1",
+    uses=("strong_log_concavity", "cov_eigenvalues", "mean_norm", "second_moment"),
     metric="w2",
     reference="early-stopped",
     compares="W2(p_delta, q_delta) of the continuous-time model",

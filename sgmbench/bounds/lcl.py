@@ -91,6 +91,7 @@ def _empirical() -> Assumption:
 
 SCORE_ERROR = Bound(
     name="lcl2024-score-error",
+    uses=("cov_eigenvalues",),
     metric="score_error_sq",
     reference="data",
     compares="mean_k E_{p_{t_k}}|s^n - grad log p_{t_k}|^2 (expectation over training sets)",

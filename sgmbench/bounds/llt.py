@@ -154,7 +154,14 @@ def _threshold(case: int, R_of_eta, q: dict, which: str) -> float:
 
 
 def thm72_terms(case: int):
+    """The ``compute`` of Theorem 7.2, case 1 or 2 (module docstring)."""
+
     def compute(ctx) -> list[Term]:
+        r"""LLT Thm 7.2: $2\times$ the smallest $\varepsilon < 1/2$ meeting each condition (horizon, steps, score).
+
+        The bound is the largest of the three (``combine="max"``), $2\varepsilon^\star$ with
+        $\varepsilon^\star = \max$ of the thresholds; all $O(\cdot)$ constants are 1; LLT clock $u = B(t)$.
+        """
         R_of_eta = tail_radius(ctx)
         q = _llt_quantities(ctx)
         thresholds = {w: _threshold(case, R_of_eta, q, w) for w in ("initialisation", "discretisation", "score")}
@@ -208,6 +215,7 @@ _COMMON = (needs_vp(), needs_sampler(EXPONENTIAL_INTEGRATOR), needs_early_stoppi
 
 CASE1 = Bound(
     name="llt2023-thm7.2",
+    uses=("support_radius", "cov_eigenvalues", "mean_norm"),
     metric="tv",
     reference="early-stopped",
     compares="TV(generated, p_delta)",
@@ -229,6 +237,7 @@ CASE1 = Bound(
 
 CASE2 = Bound(
     name="llt2023-thm7.2-hessian",
+    uses=("support_radius", "cov_eigenvalues", "mean_norm", "strong_log_concavity"),
     metric="tv",
     reference="early-stopped",
     compares="TV(generated, p_delta)",

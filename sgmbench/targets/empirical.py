@@ -45,7 +45,8 @@ def empirical_posterior(
     chunk: int | None = None,
     want_mean: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""Streaming $\big(\log\sum_i e^{\ell_i(x)},\ \sum_i w_i(x)\,x_i\big)$ with $\ell_i = (2\alpha x\cdot x_i - \alpha^2\|x_i\|^2)/(2\sigma^2)$.
+    r"""Streaming $\big(\log\sum_i e^{\ell_i(x)},\ \sum_i w_i(x)\,x_i\big)$ with $\ell_i = (2\alpha x\cdot
+    x_i - \alpha^2\|x_i\|^2)/(2\sigma^2)$.
 
     $\ell_i$ is $-\|x - \alpha x_i\|^2/(2\sigma^2)$ without its $x$-only term $-\|x\|^2/(2\sigma^2)$, which
     cancels in $w = {\rm softmax}(\ell)$ (so no cancellation error from $\|x\|^2$ enters the weights).
@@ -76,7 +77,8 @@ def empirical_posterior(
 
 
 def empirical_score_dense(x: torch.Tensor, points: torch.Tensor, alpha: float, sigma2: float) -> torch.Tensor:
-    """Reference (dense, O(m n) memory) empirical optimal score: softmax of ``-cdist^2/(2 sigma^2)``; for tests."""
+    """Reference (dense, O(m n) memory) empirical optimal score: softmax of ``-cdist^2/(2 sigma^2)``; for
+    tests."""
     d2 = torch.cdist(x, alpha * points) ** 2
     w = torch.softmax(-d2 / (2 * sigma2), dim=1)
     return (alpha * (w @ points) - x) / sigma2
@@ -102,7 +104,7 @@ class EmpiricalTarget(DeviceCache, Target):
             pts = pts.to(DTYPE)
         if pts.ndim != 2 or pts.shape[0] < 1:
             raise SgmbenchError(f"points must be a non-empty [n, d] array, got shape {tuple(pts.shape)}")
-        if not bool(torch.isfinite(pts).all()):
+        if not all(bool(torch.isfinite(block).all()) for block in pts.split(4096)):  # no [n, d] temporary
             raise SgmbenchError("points contain non-finite values")
         if chunk is not None:
             check_count("chunk", chunk)
@@ -128,7 +130,8 @@ class EmpiricalTarget(DeviceCache, Target):
         return EmpiricalNoisedLaw(self, process, t)
 
     def constants(self) -> TargetConstants:
-        """Exact moments of the empirical law; support radius $\\max_i\\|x_i\\|$; no density, so no $m_0$, $L_0$, KL, Fisher."""
+        """Exact moments of the empirical law; support radius $\\max_i\\|x_i\\|$; no density, so no $m_0$,
+        $L_0$, KL, Fisher."""
         if self._constants is None:
             pts = self.points.to(DTYPE)
             mean = pts.mean(0)
@@ -159,7 +162,8 @@ class EmpiricalTarget(DeviceCache, Target):
 
 
 class EmpiricalNoisedLaw(NoisedLaw):
-    r"""$p^n_t = \frac1n\sum_i N(\alpha_t x_i, \sigma_t^2 I)$; at $t = 0$ the empirical law itself (no density)."""
+    r"""$p^n_t = \frac1n\sum_i N(\alpha_t x_i, \sigma_t^2 I)$; at $t = 0$ the empirical law itself (no
+    density)."""
 
     def _check(self):
         if self.sigma2 <= 0.0:
@@ -175,7 +179,8 @@ class EmpiricalNoisedLaw(NoisedLaw):
         )
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        r"""$\log p^n_t(x) = {\rm LSE}_i(\ell_i) - \|x\|^2/(2\sigma_t^2) - \log n - \tfrac d2\log(2\pi\sigma_t^2)$."""
+        r"""$\log p^n_t(x) = {\rm LSE}_i(\ell_i) - \|x\|^2/(2\sigma_t^2) - \log n - \tfrac
+        d2\log(2\pi\sigma_t^2)$."""
         lse, _ = self._posterior(x, want_mean=False)
         return (
             lse
@@ -197,7 +202,8 @@ class EmpiricalNoisedLaw(NoisedLaw):
 # Registry entries: seeded training sets drawn from another target
 # ------------------------------------------------------------------------------------------------
 def empirical_from(target: Target, num_train: int, seed: int, name: str, params: dict) -> EmpiricalTarget:
-    """``num_train`` points drawn from ``target`` with ``torch.Generator().manual_seed(seed)``, as an empirical target."""
+    """``num_train`` points drawn from ``target`` with ``torch.Generator().manual_seed(seed)``, as an
+    empirical target."""
     num_train = check_count("num_train", num_train)
     gen = torch.Generator().manual_seed(check_count("seed", seed, 0))
     points = target.sample(num_train, generator=gen)

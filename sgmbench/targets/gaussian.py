@@ -1,8 +1,10 @@
 r"""Gaussian targets $N(\mu, \Sigma)$: exact noised laws, scores and constants in the eigenbasis of $\Sigma$.
 
-$X_t = \alpha_t X_0 + \sigma_t Z$ with $X_0 \sim N(\mu, \Sigma)$ is $N(\alpha_t\mu, \alpha_t^2\Sigma + \sigma_t^2 I)$, so
+$X_t = \alpha_t X_0 + \sigma_t Z$ with $X_0 \sim N(\mu, \Sigma)$ is $N(\alpha_t\mu, \alpha_t^2\Sigma +
+\sigma_t^2 I)$, so
 with $\Sigma = U{\rm diag}(\lambda)U^\top$ the noised law is diagonal in the same basis with variances
-$\lambda_{t,i} = \alpha_t^2\lambda_i + \sigma_t^2$ and score $\nabla\log p_t(x) = -U{\rm diag}(\lambda_t)^{-1}U^\top(x - \alpha_t\mu)$
+$\lambda_{t,i} = \alpha_t^2\lambda_i + \sigma_t^2$ and score $\nabla\log p_t(x) = -U{\rm
+diag}(\lambda_t)^{-1}U^\top(x - \alpha_t\mu)$
 (``papers/metrics-and-exact.md`` §3.1). Axis-aligned covariances keep ``U = None``: no $d\times d$
 matrix is ever formed, so ``gaussian:dim=1000`` costs $O(d)$ per point.
 
@@ -86,7 +88,8 @@ def as_vector(name: str, value: Any, dim: int, *, positive: bool = False) -> tor
 
 
 def random_orthogonal(dim: int, seed: int, cols: int | None = None) -> torch.Tensor:
-    """A Haar-random orthogonal ``[dim, cols]`` matrix (QR of a seeded Gaussian with the sign fix of Mezzadri 2007)."""
+    """A Haar-random orthogonal ``[dim, cols]`` matrix (QR of a seeded Gaussian with the sign fix of
+    Mezzadri 2007)."""
     gen = torch.Generator().manual_seed(int(seed))
     z = torch.randn(dim, cols or dim, generator=gen, dtype=DTYPE)
     q, r = torch.linalg.qr(z)
@@ -116,9 +119,11 @@ def gaussian_log_prob_and_score(
     basis: torch.Tensor | None,
     want_score: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""$\log N(x; m, U{\rm diag}(v)U^\top)$ and its score $-U{\rm diag}(v)^{-1}U^\top(x - m)$, batched over ``x``.
+    r"""$\log N(x; m, U{\rm diag}(v)U^\top)$ and its score $-U{\rm diag}(v)^{-1}U^\top(x - m)$, batched over
+    ``x``.
 
-    ``mean`` is in ambient coordinates, ``var`` in the basis ``U`` (``None``: identity). All on ``x``'s device.
+    ``mean`` is in ambient coordinates, ``var`` in the basis ``U`` (``None``: identity). All on ``x``'s
+    device.
     """
     y = x - mean
     yc = y if basis is None else y @ basis
@@ -167,7 +172,8 @@ class GaussianTarget(DeviceCache, Target):
 
     @classmethod
     def from_eigh(cls, mean: Any, eigenvalues: Any, basis: torch.Tensor | None = None, params=None):
-        """$N(\\mu, U{\\rm diag}(\\lambda)U^\\top)$ from $\\lambda$ and an orthonormal $U$ (``None``: identity)."""
+        """$N(\\mu, U{\\rm diag}(\\lambda)U^\\top)$ from $\\lambda$ and an orthonormal $U$ (``None``:
+        identity)."""
         self = cls.__new__(cls)
         mean_t = torch.as_tensor(mean, dtype=DTYPE).detach().cpu().reshape(-1)
         dim = int(mean_t.numel())
@@ -200,7 +206,8 @@ class GaussianTarget(DeviceCache, Target):
         return self._mean
 
     def eigh(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(lambda, U)`` with $\\Sigma = U{\\rm diag}(\\lambda)U^\\top$; ``U`` is ``None`` for axis-aligned $\\Sigma$."""
+        """``(lambda, U)`` with $\\Sigma = U{\\rm diag}(\\lambda)U^\\top$; ``U`` is ``None`` for
+        axis-aligned $\\Sigma$."""
         return self._lam, self._basis
 
     @property
@@ -231,7 +238,8 @@ class GaussianTarget(DeviceCache, Target):
         return GaussianNoisedLaw(self, process, t)
 
     def gaussian_components(self, alpha: float = 1.0, sigma2: float = 0.0):
-        """``[(weight, mean, eigenvalues, basis)]`` of the law of $\\alpha X_0 + \\sigma Z$ (one component)."""
+        """``[(weight, mean, eigenvalues, basis)]`` of the law of $\\alpha X_0 + \\sigma Z$ (one
+        component)."""
         return [(1.0, alpha * self._mean, alpha**2 * self._lam + sigma2, self._basis)]
 
     def constants(self) -> TargetConstants:
@@ -239,7 +247,8 @@ class GaussianTarget(DeviceCache, Target):
         $E\|X\|^2 = {\rm tr}\Sigma + \|\mu\|^2$;
         ${\rm KL}(N(\mu,\Sigma)\|N(0,I)) = \tfrac12({\rm tr}\Sigma + \|\mu\|^2 - d - \log\det\Sigma)$;
         relative Fisher information $E\|\nabla\log p(X) + X\|^2 = E\|(I - \Sigma^{-1})(X-\mu) + \mu\|^2
-        = \sum_i(\lambda_i - 2 + 1/\lambda_i) + \|\mu\|^2$ (derived by us: ${\rm tr}((I-\Sigma^{-1})^2\Sigma)$).
+        = \sum_i(\lambda_i - 2 + 1/\lambda_i) + \|\mu\|^2$ (derived by us: ${\rm
+        tr}((I-\Sigma^{-1})^2\Sigma)$).
         """
         lam = self._lam
         mu2 = float(self._mean @ self._mean)
@@ -264,7 +273,8 @@ class GaussianTarget(DeviceCache, Target):
 
 
 def _sample_diag(cache: DeviceCache, mean, lam, basis, n, generator, device, dtype, basis_key="U"):
-    """Sample $\\mu + U(\\sqrt\\lambda \\odot z)$, $z \\sim N(0, I)$ (``basis`` cached under ``basis_key``)."""
+    """Sample $\\mu + U(\\sqrt\\lambda \\odot z)$, $z \\sim N(0, I)$ (``basis`` cached under
+    ``basis_key``)."""
     z = randn((check_count("n", n, 0), int(lam.numel())), generator, device, dtype)
     y = z * lam.to(device=device, dtype=dtype).sqrt()
     if basis is not None:
@@ -273,7 +283,8 @@ def _sample_diag(cache: DeviceCache, mean, lam, basis, n, generator, device, dty
 
 
 def _eigh_checked(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Eigendecomposition of a covariance matrix; raise :class:`SgmbenchError` unless symmetric positive definite."""
+    """Eigendecomposition of a covariance matrix; raise :class:`SgmbenchError` unless symmetric positive
+    definite."""
     if not bool(torch.isfinite(cov).all()):
         raise SgmbenchError("covariance has non-finite entries")
     scale = float(cov.abs().max()) or 1.0
@@ -296,7 +307,8 @@ def _eigh_checked(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]
 # Noised law
 # ------------------------------------------------------------------------------------------------
 class GaussianNoisedLaw(NoisedLaw):
-    r"""$p_t = N(\alpha_t\mu, \alpha_t^2\Sigma + \sigma_t^2 I)$, eigenvalues $\lambda_t = \alpha_t^2\lambda + \sigma_t^2$ in basis $U$."""
+    r"""$p_t = N(\alpha_t\mu, \alpha_t^2\Sigma + \sigma_t^2 I)$, eigenvalues $\lambda_t = \alpha_t^2\lambda
+    + \sigma_t^2$ in basis $U$."""
 
     def __init__(self, target: GaussianTarget, process, t: float):
         super().__init__(target, process, t)
@@ -305,7 +317,8 @@ class GaussianNoisedLaw(NoisedLaw):
         self.basis = target._basis
 
     def as_diag_gaussian(self) -> DiagGaussian:
-        """The law in the target eigenbasis: mean coordinates $\\alpha_t U^\\top\\mu$, variances $\\lambda_t$."""
+        """The law in the target eigenbasis: mean coordinates $\\alpha_t U^\\top\\mu$, variances
+        $\\lambda_t$."""
         return DiagGaussian(
             mean=self.alpha * self.target._mean_coords, var=self.eigenvalues, basis=self.basis
         )
@@ -331,7 +344,8 @@ class GaussianNoisedLaw(NoisedLaw):
         return self._eval(x, True)[1]
 
     def score_sq_norm_mean(self) -> float:
-        r"""$E_{p_t}\|\nabla\log p_t\|^2 = {\rm tr}\,\Sigma_t^{-1} = \sum_i 1/\lambda_{t,i}$ (Gaussian integration by parts)."""
+        r"""$E_{p_t}\|\nabla\log p_t\|^2 = {\rm tr}\,\Sigma_t^{-1} = \sum_i 1/\lambda_{t,i}$ (Gaussian
+        integration by parts)."""
         return float((1.0 / self.eigenvalues).sum())
 
     def sample(self, n: int, generator=None, device="cpu", dtype=DTYPE) -> torch.Tensor:
@@ -350,7 +364,8 @@ def resolve_dim(dim: Any, *lists: Any, default: int = 2) -> int:
 
 
 def gaussian_eigenvalues(dim: int, var: Any, cond: float) -> torch.Tensor:
-    """Eigenvalues ``var`` (scalar or per coordinate), or ``var * cond**(i/(d-1))``, i = 0..d-1, when ``cond != 1``."""
+    """Eigenvalues ``var`` (scalar or per coordinate), or ``var * cond**(i/(d-1))``, i = 0..d-1, when ``cond
+    != 1``."""
     cond = check_positive("cond", cond)
     if cond != 1.0:
         if isinstance(var, (tuple, list)):
@@ -374,7 +389,8 @@ def gaussian(
     rotate: bool = False,
     basis_seed: int = 0,
 ) -> GaussianTarget:
-    """N(mean 1_dim, var I_dim); ``mean``/``var`` may be per-coordinate lists; ``cond`` and ``rotate`` shape the spectrum."""
+    """N(mean 1_dim, var I_dim); ``mean``/``var`` may be per-coordinate lists; ``cond`` and ``rotate`` shape
+    the spectrum."""
     dim = resolve_dim(dim, mean, var)
     mean_v = as_vector("mean", mean, dim)
     lam = gaussian_eigenvalues(dim, var, cond)

@@ -1,6 +1,7 @@
 r"""Gaussian-mixture targets $p_0 = \sum_k\pi_k N(\mu_k, C_k)$ and their exact noised laws.
 
-$p_t = \sum_k\pi_k N(\alpha_t\mu_k, C_{k,t})$ with $C_{k,t} = \alpha_t^2C_k + \sigma_t^2I$; with responsibilities
+$p_t = \sum_k\pi_k N(\alpha_t\mu_k, C_{k,t})$ with $C_{k,t} = \alpha_t^2C_k + \sigma_t^2I$; with
+responsibilities
 $w_k(x) = {\rm softmax}_k(\log\pi_k + \log N(x; \alpha_t\mu_k, C_{k,t}))$ (log-sum-exp, so stable far from
 every mode) the score is $\nabla\log p_t(x) = \sum_k w_k(x)\,[-C_{k,t}^{-1}(x - \alpha_t\mu_k)]$
 (``papers/metrics-and-exact.md`` §3.5; ``papers/bounds-tv-kl.md`` §2.6 (b)).
@@ -50,7 +51,7 @@ class MixtureTarget(DeviceCache, Target):
     """
 
     name = "mixture"
-    source = "closed form; noised law sum_k pi_k N(alpha mu_k, alpha^2 C_k + sigma^2 I) (metrics-and-exact.md §3.5)"
+    source = "closed form: sum_k pi_k N(alpha mu_k, alpha^2 C_k + sigma^2 I) (metrics-and-exact.md §3.5)"
 
     def __init__(self, weights: Any, means: Any, covs: Any = 1.0, *, params: dict[str, Any] | None = None):
         mu = torch.as_tensor(means, dtype=DTYPE).detach().cpu()
@@ -126,7 +127,8 @@ class MixtureTarget(DeviceCache, Target):
         return out
 
     def hessian_log_prob(self, x: torch.Tensor, alpha: float = 1.0, sigma2: float = 0.0) -> torch.Tensor:
-        r"""$\nabla^2\log p(x) = -\sum_kw_kP_k + \sum_kw_ks_ks_k^\top - \bar s\bar s^\top$, ``[n, d, d]`` (§3.5)."""
+        r"""$\nabla^2\log p(x) = -\sum_kw_kP_k + \sum_kw_ks_ks_k^\top - \bar s\bar s^\top$, ``[n, d, d]``
+        (§3.5)."""
         comps = self._components_on(x, alpha, sigma2)
         logw, scores = [], []
         for logpi, mean, lam, basis in comps:
@@ -145,9 +147,11 @@ class MixtureTarget(DeviceCache, Target):
     # --- constants ------------------------------------------------------------------------------
     def constants(self) -> TargetConstants:
         r"""Moments exact ($E\|X\|^2 = \sum_k\pi_k(\|\mu_k\|^2 + {\rm tr}C_k)$, covariance
-        $\sum_k\pi_k(C_k + \mu_k\mu_k^\top) - \bar\mu\bar\mu^\top$); one component: all exact (the Gaussian's).
+        $\sum_k\pi_k(C_k + \mu_k\mu_k^\top) - \bar\mu\bar\mu^\top$); one component: all exact (the
+        Gaussian's).
 
-        Several components: $L_0$ is the bound $\max(1/\lambda_{\min}, D^2/(4\lambda_{\min}^2) - 1/\lambda_{\max})$ of
+        Several components: $L_0$ is the bound $\max(1/\lambda_{\min}, D^2/(4\lambda_{\min}^2) -
+        1/\lambda_{\max})$ of
         ``papers/bounds-tv-kl.md`` §2.6 (b) when all $C_k$ are equal ($D$ = largest distance between means),
         else the max of $\|\nabla^2\log p\|$ over samples and the segments between means (estimated, a lower
         bound on the supremum); $m_0$ is ``None`` if $-\nabla^2\log p$ has a negative eigenvalue at some
@@ -195,7 +199,8 @@ class MixtureTarget(DeviceCache, Target):
         L0_val: float | None = None
         shared = _all_equal_components(self)
         if shared:
-            # shared C: Hessian = -P + P Cov_w(mu) P, P = C^{-1}, Cov_w(mu) <= D^2/4 (bounds-tv-kl.md §2.6 (b))
+            # shared C: Hessian = -P + P Cov_w(mu) P, P = C^{-1}, Cov_w(mu) <= D^2/4
+            # (bounds-tv-kl.md §2.6 (b))
             lam0 = comps[0][2]
             lmin, lmax = float(lam0.min()), float(lam0.max())
             D = float(torch.cdist(self.means, self.means).max())
@@ -219,7 +224,8 @@ class MixtureTarget(DeviceCache, Target):
             elif m0_val is None:
                 m0_val = lo
                 prov["strong_log_concavity"] = (
-                    "estimated: min eigenvalue of -Hessian over samples and mode segments (an upper bound on m_0)"
+                    "estimated: min eigenvalue of -Hessian over samples and mode segments "
+                    "(an upper bound on m_0)"
                 )
             if L0_val is None:
                 L0_val = hi
@@ -243,7 +249,8 @@ class MixtureTarget(DeviceCache, Target):
         return self._constants
 
     def _curvature_scan(self, samples: torch.Tensor) -> tuple[float, float]:
-        """(min eigenvalue of $-\\nabla^2\\log p$, max $\\|\\nabla^2\\log p\\|$) over samples and the segments between means."""
+        """(min eigenvalue of $-\\nabla^2\\log p$, max $\\|\\nabla^2\\log p\\|$) over samples and the
+        segments between means."""
         K = self.num_components
         s = torch.linspace(0, 1, 101, dtype=DTYPE)
         segs = [
@@ -262,7 +269,8 @@ class MixtureTarget(DeviceCache, Target):
 
 def _split_covs(covs: Any, K: int, dim: int) -> list[Any]:
     """Per-component covariances: a Python list/tuple is one entry per component (length K); a scalar,
-    ``[d]`` vector or ``[d, d]`` matrix (tensor/array) is shared; a ``[K, d, d]`` tensor is one matrix each."""
+    ``[d]`` vector or ``[d, d]`` matrix (tensor/array) is shared; a ``[K, d, d]`` tensor is one matrix
+    each."""
     if isinstance(covs, (list, tuple)):
         if len(covs) != K:
             raise SgmbenchError(f"covs has {len(covs)} entries but there are {K} components")
@@ -334,7 +342,8 @@ class MixtureNoisedLaw(NoisedLaw):
 # Registry entry
 # ------------------------------------------------------------------------------------------------
 def polygon_means(dim: int, components: int, separation: float) -> torch.Tensor:
-    """``components`` means, adjacent ones ``separation`` apart: a centred regular polygon in coords 1-2 (line if dim=1)."""
+    """``components`` means, adjacent ones ``separation`` apart: a centred regular polygon in coords 1-2
+    (line if dim=1)."""
     K = components
     means = torch.zeros(K, dim, dtype=DTYPE)
     if K == 1:
@@ -357,7 +366,8 @@ def polygon_means(dim: int, components: int, separation: float) -> torch.Tensor:
 def mixture(
     dim: int = 2, components: int = 2, separation: float = 4.0, var: Any = 0.5, weights: Any = None
 ) -> MixtureTarget:
-    """Mixture of ``components`` N(mu_k, var_k I); ``var`` scalar or one per component; ``weights`` default uniform."""
+    """Mixture of ``components`` N(mu_k, var_k I); ``var`` scalar or one per component; ``weights`` default
+    uniform."""
     dim = check_count("dim", dim)
     K = check_count("components", components)
     sep = check_positive("separation", separation, allow_zero=True)

@@ -1,21 +1,27 @@
-r"""Uniform law on a sphere $S^k$ of radius $R$ in a $(k+1)$-dimensional subspace of $\mathbb R^d$ (``circle``: $k = 1$).
+r"""Uniform law on a sphere $S^k$ of radius $R$ in a $(k+1)$-dimensional subspace of $\mathbb R^d$
+(``circle``: $k = 1$).
 
-$p_0$ has no density on $\mathbb R^d$ (``log_prob`` raises). For $t > 0$, write $m = k + 1$, $y = P x \in \mathbb R^m$
-(the subspace coordinates), $x_\perp$ the rest, $\nu = m/2 - 1$ and $\kappa = \alpha_tR\|y\|/\sigma_t^2$. Then
+$p_0$ has no density on $\mathbb R^d$ (``log_prob`` raises). For $t > 0$, write $m = k + 1$,
+$y = P x \in \mathbb R^m$ (the subspace coordinates), $x_\perp$ the rest, $\nu = m/2 - 1$ and $\kappa =
+\alpha_tR\|y\|/\sigma_t^2$. Then
 $$p_t(x) = N(x_\perp; 0, \sigma_t^2 I_{d-m})\,(2\pi\sigma_t^2)^{-m/2}
    e^{-(\|y\|^2 + \alpha_t^2R^2)/(2\sigma_t^2)}\,B_m(\kappa),\qquad
    B_m(\kappa) = \Gamma(m/2)(\kappa/2)^{-\nu}I_\nu(\kappa) = E_u\,e^{\kappa u_1},$$
-the average of the Gaussian kernel over the sphere (the von Mises–Fisher normaliser; ``papers/bounds-tv-kl.md``
-§2.6 (c), derived there). Since $\frac{d}{d\kappa}\log B_m = A_m(\kappa) = I_{m/2}(\kappa)/I_{m/2-1}(\kappa)$,
-$$\nabla\log p_t(x) = -\frac{x}{\sigma_t^2} + \Big(\frac{\alpha_tR}{\sigma_t^2}\Big)^2\frac{A_m(\kappa)}{\kappa}\,P^\top y,$$
-i.e. $(\alpha_tE[X_0\mid X_t = x] - x)/\sigma_t^2$ with $E[X_0\mid x] = R\,A_m(\kappa)\,y/\|y\|$ (vMF posterior).
+the average of the Gaussian kernel over the sphere (the von Mises–Fisher normaliser;
+``papers/bounds-tv-kl.md`` §2.6 (c), derived there). Since $\frac{d}{d\kappa}\log B_m = A_m(\kappa) =
+I_{m/2}(\kappa)/I_{m/2-1}(\kappa)$,
+$$\nabla\log p_t(x) = -\frac{x}{\sigma_t^2} +
+\Big(\frac{\alpha_tR}{\sigma_t^2}\Big)^2\frac{A_m(\kappa)}{\kappa}\,P^\top y,$$
+i.e. $(\alpha_tE[X_0\mid X_t = x] - x)/\sigma_t^2$ with $E[X_0\mid x] = R\,A_m(\kappa)\,y/\|y\|$
+(vMF posterior).
 
 Numerics (derived by us): we evaluate $\log B_m(\kappa) - \kappa$, which combines with the Gaussian
 factor into $-(\|y\| - \alpha_tR)^2/(2\sigma_t^2)$, so nothing overflows. $m = 2$: $\log i_0^e(\kappa)$ and
 $A_2 = i_1^e/i_0^e$ (``torch.special``); $m = 3$: $B_3 = \sinh\kappa/\kappa$, $A_3 = \coth\kappa - 1/\kappa$;
-(its Laurent series below $\kappa = 0.1$, where the difference cancels); other $m$: exponentially scaled Bessel functions (``scipy.special.ive``) for $\kappa \ge 2\sqrt m$ and the
-power series $B_m = \sum_j (\kappa^2/4)^j/(j!\,(m/2)_j)$ below, wrapped in an autograd function. Small
-$\kappa$: $A_m/\kappa = 1/m - \kappa^2/(m^2(m+2)) + O(\kappa^4)$.
+(its Laurent series below $\kappa = 0.1$, where the difference cancels); other $m$: exponentially scaled
+Bessel functions (``scipy.special.ive``) for $\kappa \ge 2\sqrt m$ and the power series
+$B_m = \sum_j (\kappa^2/4)^j/(j!\,(m/2)_j)$ below, wrapped in an autograd function.
+Small $\kappa$: $A_m/\kappa = 1/m - \kappa^2/(m^2(m+2)) + O(\kappa^4)$.
 """
 
 from __future__ import annotations
@@ -49,10 +55,11 @@ _SMALL_KAPPA = 1e-3
 # log B_m(kappa) - kappa and A_m(kappa)/kappa
 # ------------------------------------------------------------------------------------------------
 def _series_log_b_and_ratio(kappa: np.ndarray, m: int, terms: int = 80) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\log B_m(\kappa)$ and $A_m(\kappa)/\kappa$ from the series $B_m = \sum_j t_j$, $t_j = (\kappa^2/4)^j/(j!(m/2)_j)$.
+    r"""$\log B_m(\kappa)$ and $A_m(\kappa)/\kappa$ from the series $B_m = \sum_j t_j$, $t_j =
+    (\kappa^2/4)^j/(j!(m/2)_j)$.
 
-    $A_m/\kappa = B_m'/(\kappa B_m) = \tfrac12\sum_{j\ge1} j\,t_j/(\kappa^2/4) / \sum_j t_j$. Terms are positive
-    (no cancellation) and summed in log space.
+    $A_m/\kappa = B_m'/(\kappa B_m) = \tfrac12\sum_{j\ge1} j\,t_j/(\kappa^2/4) / \sum_j t_j$. Terms are
+    positive (no cancellation) and summed in log space.
     """
     j = np.arange(terms, dtype=np.float64)
     log_coef = -sps.gammaln(j + 1) - (sps.gammaln(m / 2 + j) - sps.gammaln(m / 2))
@@ -68,7 +75,8 @@ def _series_log_b_and_ratio(kappa: np.ndarray, m: int, terms: int = 80) -> tuple
 
 
 def _log_be_and_ratio_numpy(kappa: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """$(\\log B_m(\\kappa) - \\kappa$, $A_m(\\kappa)/\\kappa)$ for general $m$ by scipy (series or ``ive``)."""
+    """$(\\log B_m(\\kappa) - \\kappa$, $A_m(\\kappa)/\\kappa)$ for general $m$ by scipy (series or
+    ``ive``)."""
     nu = m / 2 - 1
     out_b = np.empty_like(kappa)
     out_r = np.empty_like(kappa)
@@ -102,7 +110,8 @@ class _LogBesselB(torch.autograd.Function):
 
 
 def log_bessel_b_minus_kappa(kappa: torch.Tensor, m: int) -> torch.Tensor:
-    r"""$\log B_m(\kappa) - \kappa$, $B_m(\kappa) = \Gamma(m/2)(\kappa/2)^{1-m/2}I_{m/2-1}(\kappa) = E_{u\sim{\rm Unif}(S^{m-1})}e^{\kappa u_1}$.
+    r"""$\log B_m(\kappa) - \kappa$, $B_m(\kappa) = \Gamma(m/2)(\kappa/2)^{1-m/2}I_{m/2-1}(\kappa) =
+    E_{u\sim{\rm Unif}(S^{m-1})}e^{\kappa u_1}$.
 
     Differentiable in $\kappa$ (torch ops for $m = 2, 3$; a custom autograd function otherwise).
     """
@@ -139,7 +148,8 @@ def bessel_ratio_over_kappa(kappa: torch.Tensor, m: int) -> torch.Tensor:
 # Target
 # ------------------------------------------------------------------------------------------------
 class SphereTarget(DeviceCache, Target):
-    r"""Uniform on $\{x = V u\,R : u \in S^k\}$, $V$ the first $k+1$ coordinate axes or a seeded orthonormal ``[d, k+1]``."""
+    r"""Uniform on $\{x = V u\,R : u \in S^k\}$, $V$ the first $k+1$ coordinate axes or a seeded orthonormal
+    ``[d, k+1]``."""
 
     name = "sphere"
     has_density = False
@@ -202,7 +212,8 @@ class SphereTarget(DeviceCache, Target):
         return SphereNoisedLaw(self, process, t)
 
     def constants(self) -> TargetConstants:
-        """Exact: $E\\|X\\|^2 = R^2$, mean 0, covariance eigenvalues $R^2/(k+1)$ (k+1 times) and 0; support radius $R$."""
+        """Exact: $E\\|X\\|^2 = R^2$, mean 0, covariance eigenvalues $R^2/(k+1)$ (k+1 times) and 0; support
+        radius $R$."""
         m, R = self.sub_dim, self.radius
         none = "exact: does not exist (no density on R^d)"
         return TargetConstants(
@@ -225,7 +236,8 @@ class SphereTarget(DeviceCache, Target):
 
 
 class SphereNoisedLaw(NoisedLaw):
-    r"""Law of $\alpha_tRu + \sigma_tZ$, $u$ uniform on the sphere; exact density and score via Bessel functions."""
+    r"""Law of $\alpha_tRu + \sigma_tZ$, $u$ uniform on the sphere; exact density and score via Bessel
+    functions."""
 
     def _parts(self, x: torch.Tensor):
         if self.sigma2 <= 0.0:
@@ -238,7 +250,8 @@ class SphereNoisedLaw(NoisedLaw):
         return y, perp_sq, r, kappa
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        r"""$-\tfrac d2\log(2\pi\sigma_t^2) - \frac{\|x_\perp\|^2 + (\|y\| - \alpha_tR)^2}{2\sigma_t^2} + \log B_m(\kappa) - \kappa$."""
+        r"""$-\tfrac d2\log(2\pi\sigma_t^2) - \frac{\|x_\perp\|^2 + (\|y\| - \alpha_tR)^2}{2\sigma_t^2} +
+        \log B_m(\kappa) - \kappa$."""
         _, perp_sq, r, kappa = self._parts(x)
         s2, aR = self.sigma2, self.alpha * self.target.radius
         return (
@@ -260,7 +273,7 @@ class SphereNoisedLaw(NoisedLaw):
 # ------------------------------------------------------------------------------------------------
 @targets.register(
     "sphere",
-    summary="uniform on a manifold_dim-sphere of radius R in the first manifold_dim+1 coords (rotate=true: seeded)",
+    summary="uniform on a manifold_dim-sphere of radius R in the first manifold_dim+1 coords (or rotated)",
     source="Bessel closed form (bounds-tv-kl.md §2.6 (c)); vMF normaliser",
 )
 def sphere(

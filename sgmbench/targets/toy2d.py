@@ -13,8 +13,10 @@ $$p_t(x) = \int N\big(x;\ \alpha_t c,\ s_t^2 I\big)\,\mu(dc), \qquad s_t^2 = \al
   make_moons (evenly spaced angles) the angles are i.i.d. uniform, so samples are i.i.d. The density
   has no closed form; it is a 1-D integral over $\theta$, computed by Gauss–Legendre quadrature with
   ``num_nodes`` nodes per moon (provenance ``quadrature``; relative error below 1e-9 at the defaults,
-  checked in the tests against twice the nodes). With ``noise=0`` the data law has no density
-  (``log_prob`` at $t = 0$ raises :class:`SgmbenchError`); $p_t$ for $t > 0$ always has one.
+  checked in the tests against twice the nodes). The quadrature needs the kernel width
+  $s_t$ well above the node spacing $\approx$ ``scale``$\cdot\pi/$``num_nodes``; at the default noise
+  $s_t \ge 0.05$ against 0.006. With ``noise=0`` the data law has no density (``log_prob`` at $t = 0$
+  raises :class:`SgmbenchError`); $p_t$ for $t > 0$ has one (raise ``num_nodes`` for small $t$).
 - ``four-clusters``: equal mixture of $N((\pm a, \pm a), \nu^2 I)$, $a$ = ``spread`` = 0.5 and
   $\nu$ = ``std`` = 0.1 (KFL report: $N((\pm0.5,\pm0.5), 0.01 I)$; the notebook's ``PointsDataset``
   effectively uses std 0.0125): a :class:`~sgmbench.targets.mixture.MixtureTarget` (exact density,

@@ -1,4 +1,5 @@
-"""Empirical target: streaming == dense, log-density vs explicit sum, stability at small sigma, seeding, input checks."""
+"""Empirical target: streaming == dense, log-density vs explicit sum, stability at small sigma, seeding,
+input checks."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Gaussian target: the CLI contract, constructors, noised law vs torch.distributions, exact constants, bad input."""
+"""Gaussian target: the CLI contract, constructors, noised law vs torch.distributions, exact constants, bad
+input."""
 
 import math
 
@@ -65,7 +66,8 @@ def test_full_covariance_constructor_matches_torch():
     "process_name,t", [("vp-linear", 0.3), ("ve-exp", 0.5), ("subvp", 0.1), ("edm", 2.0)]
 )
 def test_noised_law_is_the_convolution(process_name, t):
-    r"""$p_t = N(\alpha\mu, \alpha^2\Sigma + \sigma^2 I)$: log_prob and score vs MultivariateNormal + autograd."""
+    r"""$p_t = N(\alpha\mu, \alpha^2\Sigma + \sigma^2 I)$: log_prob and score vs MultivariateNormal +
+    autograd."""
     p = get_process(process_name)
     d = 3
     cov, mean = _spd(d, 1), torch.tensor([1.0, -2.0, 0.5], dtype=D64)

@@ -1,4 +1,5 @@
-"""Gaussian mixture: one component = the Gaussian, stability far from the modes, densities, Hessian, constants."""
+"""Gaussian mixture: one component = the Gaussian, stability far from the modes, densities, Hessian,
+constants."""
 
 import math
 
@@ -60,7 +61,8 @@ def test_log_prob_matches_explicit_sum():
 
 
 def test_score_is_stable_far_from_the_modes():
-    r"""At $\|x\| = 10^3$ the responsibilities are one-hot: the score equals the dominant component's score."""
+    r"""At $\|x\| = 10^3$ the responsibilities are one-hot: the score equals the dominant component's
+    score."""
     m = get_target("mixture:dim=2,components=2,separation=4,var=0.5,weights=0.3;0.7")
     law = m.noised(get_process("vp-linear"), 0.01)
     x = torch.tensor([[1e3, 0.0], [-1e3, 0.0], [50.0, 1e3], [600.0, -800.0]], dtype=D64)

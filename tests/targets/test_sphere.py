@@ -1,4 +1,5 @@
-"""Circle and sphere: Bessel closed forms against quadrature over the manifold, series vs scipy, finite differences."""
+"""Circle and sphere: Bessel closed forms against quadrature over the manifold, series vs scipy, finite
+differences."""
 
 import math
 
