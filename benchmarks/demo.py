@@ -26,9 +26,9 @@ STUDY = Study(
     ),
     tables=(Table("metrics", index=("process", "sampler", "dim", "steps")),),
     figures=(
-        Figure("w2_vs_steps", metric="w2", x="steps", hue="sampler", col="process"),
-        Figure("kl_vs_steps", metric="kl", x="steps", hue="sampler", col="process"),
-        Figure("tv_vs_steps", metric="tv", x="steps", hue="sampler", col="process"),
+        Figure("w2_vs_steps", metric="w2", x="steps", hue="sampler", col="process", row="dim"),
+        Figure("kl_vs_steps", metric="kl", x="steps", hue="sampler", col="process", row="dim"),
+        Figure("tv_vs_steps", metric="tv", x="steps", hue="sampler", col="process", row="dim"),
         Figure("measured_vs_bound", kind="bound", metric=""),
     ),
     profiles={

@@ -1,35 +1,34 @@
 r"""Rate fits and bound verdicts: log–log slopes with confidence intervals, windows, local slopes.
 
-**Slopes** (``shared/papers/metrics-and-exact.md`` §5). The model is $\log y = a + p\log x$ for a metric
-$y$ against a swept variable $x$ (step count, step size, dimension, score error, $\delta$, $n$).
-:func:`fit_slope` chooses by the data it is given:
+**Slopes** (``shared/papers/metrics-and-exact.md`` §5). The model is $\log y = a + p\log x$ for a metric $y$
+against a swept variable $x$ (step count, step size, dimension, score error, $\delta$, $n$). :func:`fit_slope`
+chooses by the data it is given:
 
-- replicates ``y[r, j]`` (the same $x$ grid, e.g. common random numbers): one OLS slope per replicate
-  on the window, reported as mean $\pm\ t_{R-1,\,0.975}\,s/\sqrt R$ (``per-replicate``; exact coverage for
-  normal replicate slopes, and robust to the correlation that common random numbers induce);
-  ``method="wls"`` instead fits the replicate means of $\log y$ by weighted least squares with weights
-  $R/\widehat{\rm Var}(\log y_j)$;
-- one series with standard errors ``y_err``: WLS with ${\rm Var}(\log y_j) \approx ({\rm se}_j/y_j)^2$
-  (delta method), the slope's standard error inflated by $\sqrt{\max(1, \chi^2_\nu/\nu)}$, $t_{n-2}$ interval;
-- one series without errors (exact metrics): OLS with the $t_{n-2}$ interval of the residuals, which
-  then measures how far the window is from a straight line.
+- replicates ``y[r, j]`` (the same $x$ grid, e.g. common random numbers): one OLS slope per replicate on the
+  window, reported as mean $\pm\ t_{R-1,\,0.975}\,s/\sqrt R$ (``per-replicate``; exact coverage for normal
+  replicate slopes, and robust to the correlation that common random numbers induce); ``method="wls"`` instead
+  fits the replicate means of $\log y$ by weighted least squares with weights $R/\widehat{\rm Var}(\log y_j)$;
+- one series with standard errors ``y_err``: WLS with ${\rm Var}(\log y_j) \approx ({\rm se}_j/y_j)^2$ (delta
+  method), the slope's standard error inflated by $\sqrt{\max(1, \chi^2_\nu/\nu)}$, $t_{n-2}$ interval;
+- one series without errors (exact metrics): OLS with the $t_{n-2}$ interval of the residuals, which then
+  measures how far the window is from a straight line.
 
-**Window** (:func:`select_window`). (i) Points within ``floor_factor`` (3) of the noise floor are
-dropped: keep $\bar y_j > 3(F_j + 2\,{\rm SE}_{F_j})$. (ii) Pre-asymptotic points are dropped: starting from
-the asymptotic end (small $h$, $\varepsilon$, $\delta$; large $N$, $n$, $d$) the local slopes
-$s_j = \Delta\log y/\Delta\log x$ are compared with the reference $\hat s$ (median of the first three);
-the window ends where $|s_j - \hat s| \ge \max(0.15, 3\,{\rm se}(s_j))$ for two consecutive local slopes
-deviating the same way (a single deviation is noise; a drift is not), or the last one deviates by twice
-that. ${\rm se}(s_j)$ comes from the replicates, from ``y_err``, or (a single exact-or-noisy series) from
-the spread of the second differences of $\log y$. Fewer than 3 points left:
-the window falls back to every point above the floor and the fit is marked ``stable=False``.
+**Window** (:func:`select_window`). (i) Points within ``floor_factor`` (3) of the noise floor are dropped:
+keep $\bar y_j > 3(F_j + 2\,{\rm SE}_{F_j})$. (ii) Pre-asymptotic points are dropped: starting from the
+asymptotic end (small $h$, $\varepsilon$, $\delta$; large $N$, $n$, $d$) the local slopes $s_j = \Delta\log
+y/\Delta\log x$ are compared with the reference $\hat s$ (median of the first three); the window ends where
+$|s_j - \hat s| \ge \max(0.15, 3\,{\rm se}(s_j))$ for two consecutive local slopes deviating the same way (a
+single deviation is noise; a drift is not), or the last one deviates by twice that. ${\rm se}(s_j)$ comes from
+the replicates, from ``y_err``, or (a single exact-or-noisy series) from the spread of the second differences
+of $\log y$. Fewer than 3 points left: the window falls back to every point above the floor and the fit is
+marked ``stable=False``.
 
 **Verdicts** (:func:`verdict`, :func:`verdicts_table`), per bound and sweep: *holds* (measured ≤ bound at
-every point, worst ratio measured/bound), *rate* against the predicted exponent $p$ (``tight``: the
-95% CI of the measured slope contains $p$; ``loose``: the measured error falls faster than the bound
-predicts, by $|\hat s - p|$; ``violated``: it falls slower, so the bound must eventually fail), and the
-tightness bound/measured (min, median, max). A bound whose universal constant is unspecified
-($C = 1$) is judged by rate; its ``holds`` refers to $C = 1$ and the table says so.
+every point, worst ratio measured/bound), *rate* against the predicted exponent $p$ (``tight``: the 95% CI of
+the measured slope contains $p$; ``loose``: the measured error falls faster than the bound predicts, by $|\hat
+s - p|$; ``violated``: it falls slower, so the bound must eventually fail), and the tightness bound/measured
+(min, median, max). A bound whose universal constant is unspecified ($C = 1$) is judged by rate; its ``holds``
+refers to $C = 1$ and the table says so.
 """
 
 from __future__ import annotations
@@ -131,7 +130,9 @@ def _as_2d(y) -> np.ndarray:
     if a.ndim == 1:
         return a[None, :]
     if a.ndim != 2:
-        raise SgmbenchError(f"y must be 1-D (one value per x) or 2-D (replicates x points), got shape {a.shape}")
+        raise SgmbenchError(
+            f"y must be 1-D (one value per x) or 2-D (replicates x points), got shape {a.shape}"
+        )
     return a
 
 
@@ -147,7 +148,8 @@ def _per_point(v, n: int, name: str) -> np.ndarray | None:
 
 
 def local_slopes(x, y) -> pd.DataFrame:
-    r"""Local slopes $\Delta\log y/\Delta\log x$ between consecutive points (sorted by $x$; ``y`` may be replicates, their log-mean is used)."""
+    r"""Local slopes $\Delta\log y/\Delta\log x$ between consecutive points (sorted by $x$; ``y`` may be
+    replicates, their log-mean is used)."""
     x = np.asarray(x, dtype=float)
     Y = _as_2d(y)
     order = np.argsort(x)
@@ -156,7 +158,12 @@ def local_slopes(x, y) -> pd.DataFrame:
         ly = np.log(Y[:, order]).mean(0)
     s = np.diff(ly) / np.diff(lx)
     return pd.DataFrame(
-        {"x_lo": x[order][:-1], "x_hi": x[order][1:], "x_mid": np.exp(0.5 * (lx[:-1] + lx[1:])), "local_slope": s}
+        {
+            "x_lo": x[order][:-1],
+            "x_hi": x[order][1:],
+            "x_mid": np.exp(0.5 * (lx[:-1] + lx[1:])),
+            "local_slope": s,
+        }
     )
 
 
@@ -172,10 +179,11 @@ def select_window(
     slope_tol: float = 0.15,
     min_points: int = 3,
 ) -> tuple[np.ndarray, dict[str, list[float]], bool]:
-    """The fitting window: a boolean mask over ``x`` (input order), the dropped ``x`` per reason, and ``stable``.
+    """The fitting window: a boolean mask over ``x`` (input order), the dropped ``x`` per reason, and
+    ``stable``.
 
-    Reasons: ``non_positive`` (cannot take logs), ``noise_floor`` (mean $\\le$ ``floor_factor`` $(F + 2{\\rm SE}_F)$),
-    ``pre_asymptotic`` (local slope off the asymptotic one). See the module docstring.
+    Reasons: ``non_positive`` (cannot take logs), ``noise_floor`` (mean $\\le$ ``floor_factor`` $(F + 2{\\rm
+    SE}_F)$), ``pre_asymptotic`` (local slope off the asymptotic one). See the module docstring.
     """
     x = np.asarray(x, dtype=float)
     Y = _as_2d(y)
@@ -242,9 +250,9 @@ def _noise_from_second_differences(lx: np.ndarray, ly: np.ndarray) -> float:
     r"""Noise s.d. of one series of $\log y$, from its second differences; robust to smooth curvature.
 
     With independent errors of s.d. $\sigma$ and equal spacing, $\Delta^2\log y$ has variance $6\sigma^2$; the
-    divided differences are rescaled to the mean spacing $\bar h$ (exact for equal spacing), and the
-    spread is the MAD about the median, so a smooth bend of the curve is not counted as noise.
-    Noise-free curves give $\approx 0$.
+    divided differences are rescaled to the mean spacing $\bar h$ (exact for equal spacing), and the spread is
+    the MAD about the median, so a smooth bend of the curve is not counted as noise. Noise-free curves give
+    $\approx 0$.
     """
     if ly.size < 4:
         return 0.0
@@ -284,10 +292,10 @@ def fit_slope(
 ) -> SlopeFit:
     """Fit $\\log y = a + p\\log x$ with a ``confidence`` interval for $p$ (see the module docstring).
 
-    ``y``: ``[n]`` values or ``[R, n]`` replicates on the same ``x``; ``y_err``: standard errors of a
-    single series; ``noise_floor``/``floor_stderr``: the metric's floor (scalar or per point);
-    ``asymptotic``: ``low``/``high`` (which end is asymptotic; ``None`` skips the pre-asymptotic cut);
-    ``method``: ``auto``, ``per-replicate``, ``wls`` or ``ols``.
+    ``y``: ``[n]`` values or ``[R, n]`` replicates on the same ``x``; ``y_err``: standard errors of a single
+    series; ``noise_floor``/``floor_stderr``: the metric's floor (scalar or per point); ``asymptotic``:
+    ``low``/``high`` (which end is asymptotic; ``None`` skips the pre-asymptotic cut); ``method``: ``auto``,
+    ``per-replicate``, ``wls`` or ``ols``.
     """
     x = np.asarray(x, dtype=float)
     Y = _as_2d(y)
@@ -297,13 +305,24 @@ def fit_slope(
     err = _per_point(y_err, n, "y_err")
     if window:
         mask, dropped, stable = select_window(
-            x, Y, y_err=err, noise_floor=noise_floor, floor_stderr=floor_stderr, floor_factor=floor_factor,
-            asymptotic=asymptotic, slope_tol=slope_tol, min_points=min_points,
-        )  # fmt: skip
+            x,
+            Y,
+            y_err=err,
+            noise_floor=noise_floor,
+            floor_stderr=floor_stderr,
+            floor_factor=floor_factor,
+            asymptotic=asymptotic,
+            slope_tol=slope_tol,
+            min_points=min_points,
+        )
     else:
         mask = np.all(np.isfinite(Y) & (Y > 0), axis=0) & (x > 0)
         dropped, stable = {"non_positive": [float(v) for v in x[~mask]]}, True
-    ls = local_slopes(x[mask], Y[:, mask]) if mask.sum() >= 2 else pd.DataFrame(columns=["x_mid", "local_slope"])
+    ls = (
+        local_slopes(x[mask], Y[:, mask])
+        if mask.sum() >= 2
+        else pd.DataFrame(columns=["x_mid", "local_slope"])
+    )
     all_ls = local_slopes(x[np.all(Y > 0, axis=0)], Y[:, np.all(Y > 0, axis=0)]) if n >= 2 else ls
     local = tuple((float(a), float(b)) for a, b in zip(all_ls["x_mid"], all_ls["local_slope"]))
     xs = x[mask]
@@ -312,8 +331,23 @@ def fit_slope(
         method = "per-replicate" if R >= 2 else ("wls" if err is not None else "ols")
     nan = float("nan")
     if m < 2:
-        return SlopeFit(nan, nan, nan, nan, nan, confidence, method, nan, m, (nan, nan), tuple(xs), _freeze(dropped),
-                        local, False, R)  # fmt: skip
+        return SlopeFit(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            confidence,
+            method,
+            nan,
+            m,
+            (nan, nan),
+            tuple(xs),
+            _freeze(dropped),
+            local,
+            False,
+            R,
+        )
     lx = np.log(xs)
     LY = np.log(Y[:, mask])
     q = 0.5 + confidence / 2
@@ -353,11 +387,22 @@ def fit_slope(
         raise SgmbenchError(f"unknown method {method!r}; valid: auto, per-replicate, wls, ols")
     half = float(stats.t.ppf(q, dof)) * se if dof > 0 and math.isfinite(se) else nan
     return SlopeFit(
-        slope=float(slope), stderr=float(se), ci_low=float(slope - half), ci_high=float(slope + half),
-        intercept=float(icpt), confidence=confidence, method=method, dof=float(dof), n_points=m,
-        x_window=(float(xs.min()), float(xs.max())), used=tuple(float(v) for v in xs), dropped=_freeze(dropped),
-        local_slopes=local, stable=stable, replicates=R,
-    )  # fmt: skip
+        slope=float(slope),
+        stderr=float(se),
+        ci_low=float(slope - half),
+        ci_high=float(slope + half),
+        intercept=float(icpt),
+        confidence=confidence,
+        method=method,
+        dof=float(dof),
+        n_points=m,
+        x_window=(float(xs.min()), float(xs.max())),
+        used=tuple(float(v) for v in xs),
+        dropped=_freeze(dropped),
+        local_slopes=local,
+        stable=stable,
+        replicates=R,
+    )
 
 
 def _freeze(d: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, ...]]:
@@ -420,7 +465,8 @@ class Verdict:
 
 
 def rate_verdict(fit: SlopeFit | None, predicted: float | None, asymptotic: str, direction: str = "upper"):
-    """``(rate, gap)``: ``tight`` / ``loose`` / ``violated`` / ``undetermined`` and $|\\hat s - p|$ (see module docstring)."""
+    """``(rate, gap)``: ``tight`` / ``loose`` / ``violated`` / ``undetermined`` and $|\\hat s - p|$ (see
+    module docstring)."""
     if fit is None or predicted is None or not math.isfinite(fit.slope):
         return "undetermined", None
     if not (math.isfinite(fit.ci_low) and math.isfinite(fit.ci_high)):
@@ -453,7 +499,8 @@ def verdict(
     provenance: str = "",
     **fit_options: Any,
 ) -> Verdict:
-    """Verdict on one bound over a sweep of ``variable``: ``measured`` (``[n]`` or ``[R, n]``) vs ``bound_values`` (``[n]``).
+    """Verdict on one bound over a sweep of ``variable``: ``measured`` (``[n]`` or ``[R, n]``) vs
+    ``bound_values`` (``[n]``).
 
     ``bound`` (a :class:`~sgmbench.bounds.base.Bound` or registry name) supplies the predicted exponent,
     direction, metric, provenance and ``constant_unspecified`` unless given explicitly.
@@ -470,7 +517,9 @@ def verdict(
         direction = direction or b.direction
         metric = metric or b.metric
         provenance = provenance or b.provenance
-        constant_unspecified = b.constant_unspecified if constant_unspecified is None else constant_unspecified
+        constant_unspecified = (
+            b.constant_unspecified if constant_unspecified is None else constant_unspecified
+        )
     direction = direction or "upper"
     constant_unspecified = bool(constant_unspecified)
     asym = asymptotic or ASYMPTOTIC_END.get(variable)
@@ -495,8 +544,15 @@ def verdict(
         holds = (nviol == 0) if ratio.size else None
     if constant_unspecified:
         notes.append("universal constant unspecified: values with C = 1, compare by rate")
-    mfit = fit_slope(x, M, y_err=measured_err, noise_floor=noise_floor, floor_stderr=floor_stderr, asymptotic=asym,
-                     **fit_options)  # fmt: skip
+    mfit = fit_slope(
+        x,
+        M,
+        y_err=measured_err,
+        noise_floor=noise_floor,
+        floor_stderr=floor_stderr,
+        asymptotic=asym,
+        **fit_options,
+    )
     bfit = fit_slope(x[ok], Bv[ok], asymptotic=asym, method="ols") if ok.sum() >= 2 else None
     if predicted is None and b is not None:
         notes.append(f"no power-law exponent for {variable!r}")
@@ -544,10 +600,10 @@ def verdicts_table(
 ) -> pd.DataFrame:
     """One :class:`Verdict` row per group of a long table (one row per bound × setting [× replicate]).
 
-    ``by`` must include the column naming the bound (``bound``); other ``by`` columns split the sweep
-    (e.g. ``target``, ``process``). Rows with no bound value (inapplicable) are dropped. With a
-    ``replicate`` column the measured values are pivoted to ``[R, n]`` (bound values must agree across
-    replicates). ``predicted`` overrides exponents per bound name.
+    ``by`` must include the column naming the bound (``bound``); other ``by`` columns split the sweep (e.g.
+    ``target``, ``process``). Rows with no bound value (inapplicable) are dropped. With a ``replicate`` column
+    the measured values are pivoted to ``[R, n]`` (bound values must agree across replicates). ``predicted``
+    overrides exponents per bound name.
     """
     if "bound" not in by:
         raise SgmbenchError("verdicts_table: 'by' must include the 'bound' column")
@@ -564,24 +620,28 @@ def verdicts_table(
             Bv = grp.groupby(x)[bound_value].mean().reindex(wide.columns).to_numpy(dtype=float)
             err = None
         else:
-            g = grp.groupby(x).agg({measured: "mean", bound_value: "mean", **({measured_err: "mean"} if measured_err else {})})
+            g = grp.groupby(x).agg(
+                {measured: "mean", bound_value: "mean", **({measured_err: "mean"} if measured_err else {})}
+            )
             xs = g.index.to_numpy(dtype=float)
             M = g[measured].to_numpy(dtype=float)
             Bv = g[bound_value].to_numpy(dtype=float)
             err = g[measured_err].to_numpy(dtype=float) if measured_err else None
         fl = grp.groupby(x)[floor].mean().reindex(xs).to_numpy(dtype=float) if floor else None
-        try:
-            bnd = name
-            from sgmbench.bounds import bounds as registry
+        from sgmbench.bounds import bounds as registry
 
-            if name not in registry:
-                bnd = None
-        except ImportError:
-            bnd = None
+        bnd = name if name in registry else None
         v = verdict(
-            xs, M, Bv, variable=variable or x, bound=bnd,
-            predicted=(predicted or {}).get(name), measured_err=err, noise_floor=fl, **options,
-        )  # fmt: skip
+            xs,
+            M,
+            Bv,
+            variable=variable or x,
+            bound=bnd,
+            predicted=(predicted or {}).get(name),
+            measured_err=err,
+            noise_floor=fl,
+            **options,
+        )
         row = {**labels, **v.as_dict()}
         row["bound"] = name
         rows.append(row)
@@ -598,17 +658,22 @@ def fit_rates(
     asymptotic: str | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """One :class:`SlopeFit` row per group of a long table (columns of :meth:`SlopeFit.as_dict` plus ``by``)."""
+    """One :class:`SlopeFit` row per group of a long table (columns of :meth:`SlopeFit.as_dict` plus
+    ``by``)."""
     asym = asymptotic or ASYMPTOTIC_END.get(x)
     groups = data_groups(df.dropna(subset=[y]), by)
     rows = []
     for labels, grp in groups:
         if replicate is not None and grp[replicate].nunique() > 1:
             wide = grp.pivot_table(index=replicate, columns=x, values=y, aggfunc="mean")
-            fit = fit_slope(wide.columns.to_numpy(dtype=float), wide.to_numpy(dtype=float), asymptotic=asym, **options)
+            fit = fit_slope(
+                wide.columns.to_numpy(dtype=float), wide.to_numpy(dtype=float), asymptotic=asym, **options
+            )
         else:
             g = grp.groupby(x)[y].mean()
-            fit = fit_slope(g.index.to_numpy(dtype=float), g.to_numpy(dtype=float), asymptotic=asym, **options)
+            fit = fit_slope(
+                g.index.to_numpy(dtype=float), g.to_numpy(dtype=float), asymptotic=asym, **options
+            )
         d = fit.as_dict()
         d.pop("local_slopes")
         rows.append({**labels, **d})

@@ -16,9 +16,10 @@ times gets the sum of the base increments inside it, so coarse increments are ex
 
 The clock lets each sampler use the Brownian motion its noise is an increment of: Euler–Maruyama uses
 $g(t_k)\,(B_{t_k} - B_{t_{k+1}})$ (clock $t$); the exponential integrator's noise
-$\int_{t_{k+1}}^{t_k}\frac{\alpha_{t_{k+1}}}{\alpha_u}g(u)\,dB_u = \alpha_{t_{k+1}}(W^\rho(t_k) - W^\rho(t_{k+1}))$
-is an increment in the clock $\rho_t = \sigma_t^2/\alpha_t^2$ (derived: $d\langle W^\rho\rangle = g^2/\alpha^2\,du
-= d\rho$), so it is exact under refinement.
+$$\int_{t_{k+1}}^{t_k}\frac{\alpha_{t_{k+1}}}{\alpha_u}g(u)\,dB_u
+  = \alpha_{t_{k+1}}(W^\rho(t_k) - W^\rho(t_{k+1}))$$
+is an increment in the clock $\rho_t = \sigma_t^2/\alpha_t^2$ (derived: $W^\rho = \int g/\alpha\,dB$ has
+$d\langle W^\rho\rangle = g^2/\alpha^2\,du = d\rho$), so it is exact under refinement.
 
 :class:`IndependentNoise` draws fresh normals for each step (no sharing), the default when a sampler gets
 ``noise=None``.
@@ -50,7 +51,7 @@ class NoiseSource:
     dim: int
 
     def normal(self, t_hi: float, t_lo: float, clock: Clock | None = None) -> torch.Tensor:
-        r"""$(W^c(t_{hi}) - W^c(t_{lo}))/\sqrt{c(t_{hi}) - c(t_{lo})} \sim N(0, I)$, ``[n, d]`` float64 CPU."""
+        r"""$(W^c(t_{hi}) - W^c(t_{lo}))/\sqrt{c(t_{hi}) - c(t_{lo})} \sim N(0, I)$, float64 ``[n, d]``."""
         raise NotImplementedError
 
     def aux_normal(self, t: float, index: int) -> torch.Tensor:
@@ -81,7 +82,9 @@ class BrownianPath(NoiseSource):
     A query off the base grid raises :class:`SgmbenchError`.
     """
 
-    def __init__(self, base_grid: torch.Tensor, num_samples: int, dim: int, seed: int = 0, rtol: float = 1e-9):
+    def __init__(
+        self, base_grid: torch.Tensor, num_samples: int, dim: int, seed: int = 0, rtol: float = 1e-9
+    ):
         self.base = check_grid(base_grid)
         self.num_samples, self.dim, self.seed = int(num_samples), int(dim), int(seed)
         if self.num_samples < 1 or self.dim < 1:
@@ -92,7 +95,9 @@ class BrownianPath(NoiseSource):
         self._dc: dict[Clock | None, torch.Tensor] = {}
 
     @classmethod
-    def for_grids(cls, grids: Sequence[torch.Tensor], num_samples: int, dim: int, seed: int = 0, rtol: float = 1e-9):
+    def for_grids(
+        cls, grids: Sequence[torch.Tensor], num_samples: int, dim: int, seed: int = 0, rtol: float = 1e-9
+    ):
         """A path whose base grid is the union of ``grids`` (times within ``rtol`` merged)."""
         allt = torch.cat([check_grid(g) for g in grids]).sort(descending=True).values
         scale = float(allt.abs().max())
@@ -111,7 +116,9 @@ class BrownianPath(NoiseSource):
             if 0 <= p < m and abs(float(self._asc[p]) - t) <= self.rtol * max(self._scale, 1e-300):
                 best = p
         if best is None:
-            raise SgmbenchError(f"time {t!r} is not on the Brownian path's base grid (build it on the finest grid)")
+            raise SgmbenchError(
+                f"time {t!r} is not on the Brownian path's base grid (build it on the finest grid)"
+            )
         return m - 1 - best
 
     def base_normal(self, j: int) -> torch.Tensor:
@@ -133,7 +140,8 @@ class BrownianPath(NoiseSource):
 
     # --- increments ---------------------------------------------------------------------------
     def increment(self, t_hi: float, t_lo: float, clock: Clock | None = None) -> torch.Tensor:
-        r"""$W^c(t_{hi}) - W^c(t_{lo}) = \sum_{j} \sqrt{\Delta c_j}\,Z_j$ over the base intervals in $[t_{lo}, t_{hi}]$."""
+        r"""$W^c(t_{hi}) - W^c(t_{lo}) = \sum_{j} \sqrt{\Delta c_j}\,Z_j$ over the base intervals in
+        $[t_{lo}, t_{hi}]$."""
         i, k = self.index(t_hi), self.index(t_lo)
         if k <= i:
             raise SgmbenchError(f"increment needs t_hi > t_lo, got {t_hi!r}, {t_lo!r}")

@@ -26,6 +26,7 @@ REGISTRIES = {
     "grids": ("sgmbench.grids", "grids"),
     "samplers": ("sgmbench.samplers", "samplers"),
     "metrics": ("sgmbench.metrics", "metrics"),
+    "estimators": ("sgmbench.metrics", "estimators"),
     "bounds": ("sgmbench.bounds", "bounds"),
 }
 KINDS = (*REGISTRIES, "studies")
@@ -318,8 +319,9 @@ def cmd_measure(args) -> int:
         return 0
     s = result["setting"]
     print("setting:")
+    width = max(len(k) for k in s)
     for k, v in s.items():
-        print(f"  {k:<12} {_fmt(v)}")
+        print(f"  {k:<{width}}  {_fmt(v)}")
     rows = [
         (m, r["value"], "yes" if r["exact"] else "no", r["stderr"], r["floor"])
         for m, r in result["metrics"].items()

@@ -46,7 +46,7 @@ def _check_inputs(horizon: float, delta: float, num_steps: int, *, need_positive
 
 
 def check_grid(grid: torch.Tensor) -> torch.Tensor:
-    """Return ``grid`` as a float64 CPU tensor after checking it is 1-D, finite, >= 0 and strictly decreasing."""
+    """``grid`` as a float64 CPU tensor, checked: 1-D, finite, >= 0 and strictly decreasing."""
     g = torch.as_tensor(grid, dtype=DTYPE).detach().cpu()
     if g.ndim != 1 or g.numel() < 2:
         raise SgmbenchError(f"a time grid is a 1-D tensor of >= 2 times, got shape {tuple(g.shape)}")
@@ -55,7 +55,8 @@ def check_grid(grid: torch.Tensor) -> torch.Tensor:
     if not bool((g[:-1] > g[1:]).all()):
         k = int(torch.nonzero(g[:-1] <= g[1:])[0])
         raise SgmbenchError(
-            f"a time grid must be strictly decreasing; t[{k}]={float(g[k])!r} <= t[{k + 1}]={float(g[k + 1])!r}"
+            f"a time grid must be strictly decreasing; "
+            f"t[{k}]={float(g[k])!r} <= t[{k + 1}]={float(g[k + 1])!r}"
         )
     return g
 
@@ -94,7 +95,9 @@ def grid_kappa(grid: torch.Tensor) -> float:
     return float((gam / floor).max())
 
 
-@grids.register("uniform", summary="equal steps from T down to delta", source="Song et al. 2021 (linspace(T, eps, N))")
+@grids.register(
+    "uniform", summary="equal steps from T down to delta", source="Song et al. 2021 (linspace(T, eps, N))"
+)
 def uniform(process, horizon: float, delta: float, num_steps: int) -> torch.Tensor:
     r"""$t_k = T - k(T-\delta)/N$."""
     T, d, N = _check_inputs(horizon, delta, num_steps)
@@ -107,7 +110,7 @@ def uniform(process, horizon: float, delta: float, num_steps: int) -> torch.Tens
     source="Benton et al. 2024 (arXiv 2308.03686) Cor. 1; Chen et al. 2023 (arXiv 2211.01916)",
 )
 def geometric(process, horizon: float, delta: float, num_steps: int) -> torch.Tensor:
-    r"""$t_k = T(\delta/T)^{k/N}$: constant ratio $t_{k+1}/t_k$, so $\kappa = (T/\delta)^{1/N} - 1$ when $T \le 1$."""
+    r"""$t_k = T(\delta/T)^{k/N}$: constant ratio, so $\kappa = (T/\delta)^{1/N} - 1$ if $T \le 1$."""
     T, d, N = _check_inputs(horizon, delta, num_steps, need_positive_delta=True)
     k = torch.arange(N + 1, dtype=DTYPE)
     return _finish(T * torch.exp(k / N * math.log(d / T)), T, d)
@@ -145,7 +148,7 @@ def benton(process, horizon: float, delta: float, num_steps: int, split: float =
 
 
 def _noise_level(process, t) -> torch.Tensor:
-    r"""EDM noise level $\sigma = \sigma_t/\alpha_t = \sqrt{\rho_t}$ (Karras et al. 2022, Table 1, $s(t)\sigma(t)$ form)."""
+    r"""EDM noise level $\sigma = \sigma_t/\alpha_t = \sqrt{\rho_t}$ (Karras et al. 2022, Table 1)."""
     return torch.sqrt(process.rho(t))
 
 
@@ -155,7 +158,8 @@ def _noise_level(process, t) -> torch.Tensor:
     source="Karras et al. 2022 (arXiv 2206.00364) Eq. 5; k-diffusion get_sigmas_karras",
 )
 def karras(process, horizon: float, delta: float, num_steps: int, rho: float = 7.0) -> torch.Tensor:
-    r"""$\sigma_i = (\sigma_{\max}^{1/\rho} + \tfrac iN(\sigma_{\min}^{1/\rho} - \sigma_{\max}^{1/\rho}))^\rho$, $t_i = \sigma^{-1}(\sigma_i)$.
+    r"""EDM grid: $t_i = \sigma^{-1}(\sigma_i)$,
+    $\sigma_i = (\sigma_{\max}^{1/\rho} + \tfrac iN(\sigma_{\min}^{1/\rho} - \sigma_{\max}^{1/\rho}))^\rho$.
 
     Karras et al. 2022, Eq. 5, with $\sigma(t) = \sigma_t/\alpha_t = \sqrt{\rho_t}$ (their noise level;
     $\sigma(t) = t$ for ``edm``), $\sigma_{\max} = \sigma(T)$, $\sigma_{\min} = \sigma(\delta)$. Times are
@@ -178,7 +182,7 @@ def karras(process, horizon: float, delta: float, num_steps: int, rho: float = 7
 @grids.register(
     "log-snr",
     summary="uniform in log SNR = log(alpha_t^2 / sigma_t^2) between T and delta (needs delta > 0)",
-    source="Kingma et al. 2021 (arXiv 2107.00630); Lu et al. 2022 DPM-Solver (arXiv 2206.00927) 'logSNR' steps",
+    source="Kingma et al. 2021 (arXiv 2107.00630); Lu et al. 2022 DPM-Solver (arXiv 2206.00927) logSNR steps",
 )
 def log_snr(process, horizon: float, delta: float, num_steps: int) -> torch.Tensor:
     r"""$\log{\rm SNR}(t_k) = \log{\rm SNR}(T) + \tfrac kN(\log{\rm SNR}(\delta) - \log{\rm SNR}(T))$.
@@ -202,7 +206,9 @@ def make_grid(spec: str, process, horizon: float, delta: float, num_steps: int) 
     clash = sorted(set(params) & set(_POSITIONAL))
     if clash:
         raise SgmbenchError(f"grid spec {spec!r}: {', '.join(clash)} is set by the setting, not the spec")
-    return grids.build(name, {**params, "process": process, "horizon": horizon, "delta": delta, "num_steps": num_steps})
+    return grids.build(
+        name, {**params, "process": process, "horizon": horizon, "delta": delta, "num_steps": num_steps}
+    )
 
 
 def available_grids() -> list[str]:

@@ -9,9 +9,8 @@ r"""Figures for reports (seaborn on the Agg backend; PNG and PDF).
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +254,3 @@ def bound_figure(pairs: pd.DataFrame, title: str | None = None):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def finite_positive(values: Sequence[float]) -> bool:
-    return all(math.isfinite(v) and v > 0 for v in values)

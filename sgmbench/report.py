@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,27 +106,35 @@ def aggregate(df: pd.DataFrame, index: Sequence[str]) -> pd.DataFrame:
     keys = [*index, "metric"]
     ok = df[df["status"] == "ok"]
     if ok.empty:
-        return pd.DataFrame(columns=[*keys, "value", "stderr", "exact", "n"])
+        return pd.DataFrame(columns=[*keys, "value", "stderr", "exact", "meaningful", "n"])
+    ok = ok.assign(
+        exact=ok["exact"].map(lambda v: v is True or v == 1),
+        meaningful=ok["record.meaningful"].map(lambda v: v is not False and v != 0)
+        if "record.meaningful" in ok.columns
+        else True,
+    )
     g = ok.groupby(keys, dropna=False, sort=True)
     out = g.agg(
         value=("value", "mean"),
         sd=("value", "std"),
         stderr_mean=("stderr", "mean"),
-        exact=("exact", lambda s: bool(pd.Series(s).fillna(False).astype(bool).all())),
+        exact=("exact", "all"),
+        meaningful=("meaningful", "all"),
         n=("value", "size"),
     ).reset_index()
     out["stderr"] = np.where(out["n"] > 1, out["sd"] / np.sqrt(out["n"]), out["stderr_mean"])
     return out.drop(columns=["sd", "stderr_mean"])
 
 
-def fmt_value(value: float, stderr: float | None = None, exact: bool = False) -> str:
-    """``1.234e-03 ± 2.1e-05`` (4 significant digits; ``±`` only for estimates)."""
+def fmt_value(value: float, stderr: float | None = None, exact: bool = False, meaningful: bool = True) -> str:
+    """``1.234e-03 ± 2.1e-05`` (4 significant digits; ``±`` only for estimates; a trailing ``†`` marks an
+    estimate the metric module judged not meaningful, e.g. below its noise floor)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     s = f"{value:.4g}"
     if not exact and stderr is not None and np.isfinite(stderr) and stderr > 0:
         s += f" ± {stderr:.2g}"
-    return s
+    return s if meaningful else s + " †"
 
 
 def wide_table(df: pd.DataFrame, index: Sequence[str] | None = None, metrics: Sequence[str] | None = None):
@@ -134,7 +143,10 @@ def wide_table(df: pd.DataFrame, index: Sequence[str] | None = None, metrics: Se
     agg = aggregate(df, index)
     if metrics is not None:
         agg = agg[agg["metric"].isin(metrics)]
-    agg["cell"] = [fmt_value(v, s, e) for v, s, e in zip(agg["value"], agg["stderr"], agg["exact"])]
+    agg["cell"] = [
+        fmt_value(v, s, e, mf)
+        for v, s, e, mf in zip(agg["value"], agg["stderr"], agg["exact"], agg["meaningful"])
+    ]
     if not index:
         agg["setting"] = "all"
         index = ["setting"]
@@ -437,8 +449,17 @@ def default_figures(df: pd.DataFrame, rates: Sequence[Rate], metrics: Sequence[s
     return figures
 
 
-def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR) -> StudyReport:
-    """Write ``results_dir/<study>/`` (see the module docstring) from the store; return what it wrote."""
+def _check_columns(df: pd.DataFrame, columns: Sequence[str | None], what: str) -> None:
+    missing = [c for c in columns if c and c not in df.columns]
+    if missing:
+        raise SgmbenchError(
+            f"{what}: no column {missing[0]!r} in the results; columns: {', '.join(map(str, df.columns))}"
+        )
+
+
+def analyse_study(store: Store, study: str, directory: Path):
+    """Read one study from the store and compute what its report and SUMMARY.md need: the long table,
+    the rate fits, the bounds evaluated in the cells, their rate verdicts and overall verdicts."""
     from sgmbench.store import long_frame
 
     stored = store.rows(study)
@@ -448,39 +469,46 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
             f"store {store.path} has no results for study {study!r} (run: sgmbench run {study})"
         )
     config = store.study_config(study) or {"study": study}
-    out = Path(results_dir) / study
-    out.mkdir(parents=True, exist_ok=True)
-    rep = StudyReport(study, out)
+    rep = StudyReport(study, directory)
     rep.cells = int(df["cell_key"].nunique())
     rep.failed = int(df.loc[df["status"] == "failed", "cell_key"].nunique())
+    rates = _declared(config, "rates", Rate)
+    for r in rates:
+        _check_columns(df, [r.x, *(r.by or ())], f"study {study!r}: rate {r.metric} vs {r.x}")
+    fits = fit_rates(df, rates) if rates else pd.DataFrame()
+    rep.rates = fits.assign(study=study) if not fits.empty else fits
+    pairs = bound_pairs(stored)
+    if not pairs.empty:
+        rep.bound_rates = bound_rates(pairs, study, rates)
+        rep.verdicts = bound_verdicts(pairs, study, rep.bound_rates)
+    return rep, stored, df, config, rates, fits, pairs
+
+
+def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR) -> StudyReport:
+    """Write ``results_dir/<study>/`` (see the module docstring) from the store; return what it wrote."""
+    out = Path(results_dir) / study
+    rep, stored, df, config, rates, fits, pairs = analyse_study(store, study, out)
+    tables = _declared(config, "tables", Table) or [Table()]
+    for t in tables:
+        if t.name in RESERVED_NAMES:
+            raise SgmbenchError(f"study {study!r}: table names {', '.join(RESERVED_NAMES)} are reserved")
+        _check_columns(df, t.index or (), f"study {study!r}: table {t.name!r}")
+    out.mkdir(parents=True, exist_ok=True)
 
     long_path = out / "results.csv"
     df.to_csv(long_path, index=False)
     rep.files.append(long_path)
-
-    tables = _declared(config, "tables", Table) or [Table()]
-    if any(t.name in RESERVED_NAMES for t in tables):
-        raise SgmbenchError(f"study {study!r}: table names {', '.join(RESERVED_NAMES)} are reserved")
     for t in tables:
-        wide = wide_table(df, t.index, t.metrics)
-        rep.files += write_table(wide, out / t.name)
+        rep.files += write_table(wide_table(df, t.index, t.metrics), out / t.name)
 
     failed = df[df["status"] == "failed"].drop_duplicates("cell_key")
     if not failed.empty:
         cols = [c for c in axis_columns(df) if c in failed.columns] + ["message"]
         rep.files += write_table(failed[cols].reset_index(drop=True), out / "failed")
-
-    rates = _declared(config, "rates", Rate)
-    fits = fit_rates(df, rates) if rates else pd.DataFrame()
-    rep.rates = fits.assign(study=study) if not fits.empty else fits
     if not fits.empty:
         rep.files += write_table(rates_display(fits), out / "rates")
-
-    pairs = bound_pairs(stored)
     if not pairs.empty:
-        rep.bound_rates = bound_rates(pairs, study, rates)
-        rep.verdicts = bound_verdicts(pairs, study, rep.bound_rates)
-        if not rep.bound_rates.empty:
+        if rep.bound_rates is not None and not rep.bound_rates.empty:
             rep.files += write_table(rep.bound_rates, out / "bound_rates")
         cols = [c for c in axis_columns(df) if c in pairs.columns]
         shown = ["bound", "metric", "applicable", "bound_value", "measured", "holds", "ratio", "failed"]
@@ -506,11 +534,19 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
     return rep
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
+
+
 def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
+    """Draw the declared figures (or :func:`default_figures`). Axes that vary but are not drawn (neither
+    ``x``, ``hue``, ``col`` nor ``row``) split a figure into one file per value (``<name>_dim=4``), so
+    that lines never average over different settings."""
     from sgmbench import plots
 
     figures = _declared(config, "figures", Figure) or default_figures(df, rates, config.get("metrics") or [])
     ok = df[df["status"] == "ok"]
+    study = config.get("study", "")
     files: list[Path] = []
     for f in figures:
         if f.kind == "bound":
@@ -520,28 +556,43 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
             fig = plots.bound_figure(sel[sel["metric"] == f.metric] if f.metric else sel, title=f.name)
             files += plots.save(fig, out / f.name)
             continue
-        if ok.empty or f.x not in ok.columns or (ok["metric"] == f.metric).sum() == 0:
+        _check_columns(df, [f.x, f.hue, f.col, f.row], f"study {study!r}: figure {f.name!r}")
+        if ok.empty or (ok["metric"] == f.metric).sum() == 0:
             continue
         predicted = next((r.predicted for r in rates if r.metric == f.metric and r.x == f.x), None)
-        ffits = fits[(fits["metric"] == f.metric) & (fits["x"] == f.x)] if not fits.empty else None
-        bsel = None
-        if pairs is not None and not pairs.empty and f.x in pairs.columns:
-            bsel = pairs[(pairs["metric"] == f.metric) & pairs["applicable"]]
-        fig = plots.rate_figure(
-            ok,
-            f.x,
-            f.metric,
-            hue=f.hue,
-            col=f.col,
-            row=f.row,
-            fits=ffits,
-            bounds=bsel,
-            predicted=predicted,
-            logx=f.logx,
-            logy=f.logy,
-            title=f"{config.get('study', '')}: {f.name}",
-        )
-        files += plots.save(fig, out / f.name)
+        drawn = {f.x, f.hue, f.col, f.row, "replicate", PREFERRED_ALIASES.get(f.x)}
+        rest = [
+            c for c in axis_columns(ok) if c not in drawn and not (f.x in ("steps", "h") and c == "steps")
+        ]
+        for key, sub in ok.groupby(rest, dropna=False, sort=True) if rest else [((), ok)]:
+            key = key if isinstance(key, tuple) else (key,)
+            where = dict(zip(rest, key))
+            ffits = fits[(fits["metric"] == f.metric) & (fits["x"] == f.x)] if not fits.empty else None
+            bsel = None
+            if pairs is not None and not pairs.empty and f.x in pairs.columns:
+                bsel = pairs[(pairs["metric"] == f.metric) & pairs["applicable"]]
+            for k, v in where.items():
+                if ffits is not None and k in ffits.columns:
+                    ffits = ffits[ffits[k] == v]
+                if bsel is not None and k in bsel.columns:
+                    bsel = bsel[bsel[k] == v]
+            label = ", ".join(f"{k} = {v}" for k, v in where.items())
+            fig = plots.rate_figure(
+                sub,
+                f.x,
+                f.metric,
+                hue=f.hue,
+                col=f.col,
+                row=f.row,
+                fits=ffits,
+                bounds=bsel,
+                predicted=predicted,
+                logx=f.logx,
+                logy=f.logy,
+                title=f"{study}: {f.name}" + (f" ({label})" if label else ""),
+            )
+            suffix = "_" + _slug("_".join(f"{k}={v}" for k, v in where.items())) if where else ""
+            files += plots.save(fig, out / f"{f.name}{suffix}")
     has_bounds = pairs is not None and not pairs.empty and bool(pairs["applicable"].any())
     if has_bounds and not any(f.kind == "bound" for f in figures):
         sel = pairs[pairs["applicable"]]
@@ -646,24 +697,7 @@ def write_summary(reports: Sequence[StudyReport], results_dir: str | Path = RESU
 
 def summarise_study(store: Store, study: str) -> StudyReport:
     """The fits and verdicts of a study for SUMMARY.md, without writing its directory."""
-    from sgmbench.store import long_frame
-
-    stored = store.rows(study)
-    df = long_frame(stored)
-    config = store.study_config(study) or {"study": study}
-    rep = StudyReport(study, Path(RESULTS_DIR) / study)
-    if df.empty:
-        return rep
-    rep.cells = int(df["cell_key"].nunique())
-    rep.failed = int(df.loc[df["status"] == "failed", "cell_key"].nunique())
-    rates = _declared(config, "rates", Rate)
-    fits = fit_rates(df, rates) if rates else pd.DataFrame()
-    rep.rates = fits.assign(study=study) if not fits.empty else fits
-    pairs = bound_pairs(stored)
-    if not pairs.empty:
-        rep.bound_rates = bound_rates(pairs, study, rates)
-        rep.verdicts = bound_verdicts(pairs, study, rep.bound_rates)
-    return rep
+    return analyse_study(store, study, Path(RESULTS_DIR) / study)[0]
 
 
 def report(store: Store, studies: Sequence[str] | None = None, results_dir: str | Path = RESULTS_DIR):

@@ -16,7 +16,6 @@ numbers do not depend on the executor.
 
 from __future__ import annotations
 
-import math
 import random
 import shlex
 import socket
@@ -201,6 +200,35 @@ def load_cluster_config(path: str | Path | None) -> dict[str, Any]:
     return data
 
 
+def jobqueue_cluster(kind: str, options: Mapping[str, Any]):
+    """A dask-jobqueue cluster (``slurm``: ``SLURMCluster``, ``pbs``, ``sge``, ``lsf``) from config options,
+    not yet scaled; returns ``(cluster, jobs, adapt)`` where ``jobs`` (default 1) and ``adapt`` (a dict of
+    ``cluster.adapt`` arguments, or ``None``) are taken out of the options."""
+    name = JOBQUEUE_CLUSTERS.get(str(kind).lower())
+    if name is None:
+        raise SgmbenchError(f"unknown --cluster {kind!r}; valid: {', '.join(JOBQUEUE_CLUSTERS)}")
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise SgmbenchError("dask-jobqueue is not installed: pip install 'sgmbench[dask]'") from None
+    options = dict(options)
+    jobs = options.pop("jobs", 1)
+    adapt = options.pop("adapt", None)
+    if adapt is not None and not isinstance(adapt, Mapping):
+        adapt = {}
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise SgmbenchError(f"cluster config: jobs must be an integer >= 1, got {jobs!r}")
+    sched = dict(options.get("scheduler_options") or {})
+    sched.setdefault("dashboard_address", ":0")  # no clash with another dashboard on port 8787
+    options["scheduler_options"] = sched
+    try:
+        cluster = getattr(dask_jobqueue, name)(**options)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SgmbenchError(f"cluster config: {name} does not accept these options: {first}") from None
+    return cluster, jobs, (dict(adapt) if adapt is not None else None)
+
+
 def make_executor(
     workers: int = 0,
     scheduler: str | None = None,
@@ -213,6 +241,8 @@ def make_executor(
         raise SgmbenchError(f"--workers must be an integer >= 0, got {workers!r}")
     if sum(x is not None and x is not False for x in (scheduler, cluster)) + (workers > 0) > 1:
         raise SgmbenchError("give at most one of --workers N (N > 0), --scheduler ADDR, --cluster KIND")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise SgmbenchError(f"--jobs must be an integer >= 1, got {jobs!r}")
     if scheduler is None and cluster is None and workers == 0:
         return InProcessExecutor()
     try:
@@ -226,20 +256,12 @@ def make_executor(
             client = Client(scheduler, timeout="30s")
             return DaskExecutor(client, None, f"dask scheduler {scheduler}")
         if cluster is not None:
-            kind = cluster.lower()
-            if kind not in JOBQUEUE_CLUSTERS:
-                raise SgmbenchError(f"unknown --cluster {cluster!r}; valid: {', '.join(JOBQUEUE_CLUSTERS)}")
-            import dask_jobqueue
-
-            options = load_cluster_config(cluster_config)
-            n_jobs = options.pop("jobs", None) if jobs is None else jobs
-            adapt = options.pop("adapt", None)
-            batch = getattr(dask_jobqueue, JOBQUEUE_CLUSTERS[kind])(**options)
-            if adapt:
-                batch.adapt(**(adapt if isinstance(adapt, dict) else {}))
+            batch, n_jobs, adapt = jobqueue_cluster(cluster, load_cluster_config(cluster_config))
+            if adapt is not None:
+                batch.adapt(**adapt)
             else:
-                batch.scale(jobs=int(n_jobs or 1))
-            return DaskExecutor(Client(batch), batch, f"dask-jobqueue {JOBQUEUE_CLUSTERS[kind]}")
+                batch.scale(jobs=int(jobs if jobs is not None else n_jobs))
+            return DaskExecutor(Client(batch), batch, f"dask-jobqueue {type(batch).__name__}")
         local = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -344,10 +366,3 @@ def _progress(total: int, desc: str, enabled: bool):
 def run_cells_inline(cells: Sequence[Cell]) -> list[CellResult]:
     """Compute cells in this process without a store (``sgmbench compare`` uses it)."""
     return [execute_cell(c) for c in cells]
-
-
-def finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False

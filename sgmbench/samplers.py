@@ -163,7 +163,7 @@ def _register(
 
 
 def get_sampler(spec: str | Sampler) -> Sampler:
-    """The sampler a spec names (``euler-maruyama``, ``predictor-corrector:snr=0.1``) or the sampler itself."""
+    """The sampler a spec names (``euler-maruyama``, ``predictor-corrector:snr=0.1``), or ``spec`` itself."""
     return spec if isinstance(spec, Sampler) else samplers.create(spec)
 
 
@@ -199,7 +199,9 @@ class LinearStep:
 def linear_step(name: str, process, grid: torch.Tensor, **params) -> LinearStep:
     """The :class:`LinearStep` of a single-stage sampler on a grid (steps $t_k \\to t_{k+1}$)."""
     if name not in LINEAR_STEPS:
-        raise SgmbenchError(f"{name!r} is not a single-stage sampler; valid: {', '.join(sorted(LINEAR_STEPS))}")
+        raise SgmbenchError(
+            f"{name!r} is not a single-stage sampler; valid: {', '.join(sorted(LINEAR_STEPS))}"
+        )
     g = check_grid(grid)
     return LINEAR_STEPS[name](process, g[:-1], g[1:], **params)
 
@@ -234,13 +236,13 @@ def ddpm_ancestral_step(process, hi: torch.Tensor, lo: torch.Tensor, variance: s
     r"""Ancestral sampling (DDPM), written for any linear forward process.
 
     The forward transition over one step is $X_{t_k} = a_k X_{t_{k+1}} + \sqrt{v_k}\,\xi$ with
-    $a_k = \alpha_{t_k}/\alpha_{t_{k+1}}$, $v_k = \alpha_{t_k}^2(\rho_{t_k} - \rho_{t_{k+1}})$; the reverse step
-    is $x \mapsto (x + v_k s(x, t_k))/a_k + \sigma Z$ with $\sigma^2 = v_k$ (``variance="beta"``, Ho et al.
-    2020 Alg. 2 with $\sigma_t^2 = \beta_t$) or $\sigma^2 = v_k\sigma_{t_{k+1}}^2/\sigma_{t_k}^2$
-    (``"posterior"``, $\tilde\beta_t$). For VP, $a_k^2 = \bar\alpha_k/\bar\alpha_{k+1} = \alpha_k$ and
-    $v_k = 1 - \alpha_k = \beta_k$: Ho et al. 2020 (arXiv 2006.11239) Eq. 11 with $\epsilon = -\sigma_t s$;
-    for VE it is SMLD ancestral sampling (Song et al. 2021 Eq. 47). Generalisation to other $f, g$:
-    derived here.
+    $a_k = \alpha_{t_k}/\alpha_{t_{k+1}}$, $v_k = \alpha_{t_k}^2(\rho_{t_k} - \rho_{t_{k+1}})$; the
+    reverse step is $x \mapsto (x + v_k s(x, t_k))/a_k + \sigma Z$ with $\sigma^2 = v_k$
+    (``variance="beta"``, Ho et al. 2020 Alg. 2 with $\sigma_t^2 = \beta_t$) or
+    $\sigma^2 = v_k\sigma_{t_{k+1}}^2/\sigma_{t_k}^2$ (``"posterior"``, $\tilde\beta_t$).
+    For VP, $a_k^2 = \bar\alpha_k/\bar\alpha_{k+1} = \alpha_k$ and $v_k = 1 - \alpha_k = \beta_k$:
+    Ho et al. 2020 (arXiv 2006.11239) Eq. 11 with $\epsilon = -\sigma_t s$; for VE it is SMLD
+    ancestral sampling (Song et al. 2021 Eq. 47). Generalisation to other $f, g$: derived here.
     """
     if variance not in ("beta", "posterior"):
         raise SgmbenchError(f"ddpm-ancestral: variance must be 'beta' or 'posterior', got {variance!r}")
@@ -258,7 +260,9 @@ def pf_euler_step(process, hi: torch.Tensor, lo: torch.Tensor) -> LinearStep:
     return LinearStep(1.0 + h * process.f(hi), 0.5 * h * process.g2(hi), torch.zeros_like(h), None)
 
 
-def pf_exponential_step(process, hi: torch.Tensor, lo: torch.Tensor, parametrization: str = "noise") -> LinearStep:
+def pf_exponential_step(
+    process, hi: torch.Tensor, lo: torch.Tensor, parametrization: str = "noise"
+) -> LinearStep:
     r"""Exponential integrator for the probability-flow ODE.
 
     ``parametrization="noise"`` (DDIM, $\eta = 0$): the noise prediction $\hat\varepsilon = -\sigma_t s$
@@ -275,7 +279,9 @@ def pf_exponential_step(process, hi: torch.Tensor, lo: torch.Tensor, parametriza
     elif parametrization == "score":
         gamma = 0.5 * process.alpha(lo) * process.int_g2_over_alpha(lo, hi)
     else:
-        raise SgmbenchError(f"pf-exponential: parametrization must be 'noise' or 'score', got {parametrization!r}")
+        raise SgmbenchError(
+            f"pf-exponential: parametrization must be 'noise' or 'score', got {parametrization!r}"
+        )
     return LinearStep(r, gamma, torch.zeros_like(r), None)
 
 
@@ -289,7 +295,8 @@ LINEAR_STEPS: dict[str, Callable[..., LinearStep]] = {
 
 
 def pf_drift_coefficients(process, times) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""$(f(t), \tfrac12 g(t)^2)$: the probability-flow drift is $f x + \tfrac12 g^2 s(x, t)$ (Song et al. 2021 Eq. 13)."""
+    r"""$(f(t), \tfrac12 g(t)^2)$: the probability-flow drift is $f x + \tfrac12 g^2 s(x, t)$
+    (Song et al. 2021 Eq. 13)."""
     return process.f(times), 0.5 * process.g2(times)
 
 
@@ -298,9 +305,9 @@ def langevin_step_size(process, times, snr: float) -> torch.Tensor:
 
     Song et al. 2021 (arXiv 2011.13456) Alg. 4/5 set $\varepsilon = 2\alpha(r\|z\|/\|s\|)^2$ from the
     batch norms; we use its population proxy $\|z\|/\|s\| \approx \sigma_t$, the deterministic rule of
-    score_sde's annealed-Langevin corrector (``AnnealedLangevinDynamics``: $\varepsilon = 2\alpha(r\sigma_t)^2$),
-    with the DDPM factor $\alpha_i = 1 - \beta_i \to 1$. Deterministic steps keep the corrector affine,
-    hence the exact Gaussian law.
+    score_sde's annealed-Langevin corrector (``AnnealedLangevinDynamics``,
+    $\varepsilon = 2\alpha(r\sigma_t)^2$), with the DDPM factor $\alpha_i = 1 - \beta_i \to 1$.
+    Deterministic steps keep the corrector affine, hence the exact Gaussian law.
     """
     return 2.0 * float(snr) ** 2 * process.sigma2(times)
 
@@ -308,9 +315,13 @@ def langevin_step_size(process, times, snr: float) -> torch.Tensor:
 def check_pc_params(predictor: str, snr: float, corrector_steps: int) -> tuple[str, float, int]:
     """Validate the predictor-corrector parameters; return them normalised."""
     if predictor not in LINEAR_STEPS:
-        raise SgmbenchError(f"predictor-corrector: predictor must be one of {', '.join(sorted(LINEAR_STEPS))}")
+        raise SgmbenchError(
+            f"predictor-corrector: predictor must be one of {', '.join(sorted(LINEAR_STEPS))}"
+        )
     if isinstance(corrector_steps, bool) or not isinstance(corrector_steps, int) or corrector_steps < 0:
-        raise SgmbenchError(f"predictor-corrector: corrector_steps must be an integer >= 0, got {corrector_steps!r}")
+        raise SgmbenchError(
+            f"predictor-corrector: corrector_steps must be an integer >= 0, got {corrector_steps!r}"
+        )
     try:
         snr = float(snr)
     except (TypeError, ValueError):
@@ -342,7 +353,7 @@ def _prepare(grid, x_init: torch.Tensor, noise: NoiseSource | None, max_norm):
 
 
 def _check(x: torch.Tensor, k: int, grid: torch.Tensor, max_norm: float) -> str | None:
-    """A one-line failure message if ``x`` is non-finite or a row norm exceeds ``max_norm`` after step ``k``."""
+    """One-line failure message if after step ``k`` ``x`` is non-finite or a row norm exceeds ``max_norm``."""
     where = f"at step {k} (t={float(grid[k]):.6g} -> {float(grid[k + 1]):.6g})"
     if not bool(torch.isfinite(x).all()):
         return f"diverged {where}: non-finite values"
@@ -385,7 +396,9 @@ def _run_linear(process, grid, score, x_init, noise, max_norm, step: LinearStep)
 )
 def euler_maruyama(process, grid, score, x_init, noise=None, *, max_norm=None) -> SampleResult:
     """Euler–Maruyama for the reverse SDE (coefficients in :func:`euler_maruyama_step`)."""
-    return _run_linear(process, grid, score, x_init, noise, max_norm, linear_step("euler-maruyama", process, grid))
+    return _run_linear(
+        process, grid, score, x_init, noise, max_norm, linear_step("euler-maruyama", process, grid)
+    )
 
 
 @_register(
@@ -437,7 +450,7 @@ def pf_euler(process, grid, score, x_init, noise=None, *, max_norm=None) -> Samp
     strong_order=1.0,
     deterministic=True,
     score_evals_per_step=1,
-    source="Song, Meng, Ermon 2021 DDIM (arXiv 2010.02502) Eq. 12; Lu et al. 2022 DPM-Solver-1 (arXiv 2206.00927)",
+    source="Song, Meng, Ermon 2021 DDIM (arXiv 2010.02502) Eq. 12; Lu et al. 2022 (arXiv 2206.00927)",
 )
 def pf_exponential(
     process, grid, score, x_init, noise=None, *, max_norm=None, parametrization: str = "noise"
@@ -505,19 +518,20 @@ def predictor_corrector(
     corrector_steps: int = 1,
 ) -> SampleResult:
     r"""Predictor–corrector: at each $t_k$, ``corrector_steps`` Langevin steps
-    $x \leftarrow x + \varepsilon_k s(x, t_k) + \sqrt{2\varepsilon_k}\,z$ with $\varepsilon_k = 2(\mathrm{snr}\,\sigma_{t_k})^2$
-    (:func:`langevin_step_size`), then one ``predictor`` step $t_k \to t_{k+1}$.
+    $x \leftarrow x + \varepsilon_k s(x, t_k) + \sqrt{2\varepsilon_k}\,z$ with
+    $\varepsilon_k = 2(\mathrm{snr}\,\sigma_{t_k})^2$ (:func:`langevin_step_size`), then one ``predictor``
+    step $t_k \to t_{k+1}$.
 
     Order as in score_sde's ``pc_sampler`` (corrector, then predictor, at each grid time); default
     predictor ``ddpm-ancestral`` (score_sde's reverse-diffusion predictor for VE; first-order
     equivalent for VP) and snr 0.16 (score_sde CIFAR-10 configs, from memory).
 
     The corrector step does not shrink with $h$: Langevin with a fixed step $\varepsilon$ targets
-    $N(m, \Sigma/(1 - \varepsilon/2\Sigma))$ instead of $N(m, \Sigma)$ (derived), so as $N \to \infty$ the output
-    law tends to a biased limit, with a bias $\approx \mathrm{snr}^2\sigma_\delta^2/\lambda_\delta$ in relative
-    variance (measured: the $W_2$ floor scales as $\mathrm{snr}^2$). Hence ``consistent=False`` and declared
-    orders 0 (no convergence to $p_\delta$); the approach to the own limit is slower than first order
-    (measured local $W_2$ slopes 0.6–1.0).
+    $N(m, \Sigma/(1 - \varepsilon/2\Sigma))$ instead of $N(m, \Sigma)$ (derived), so as $N \to \infty$
+    the output law tends to a biased limit, with a bias $\approx \mathrm{snr}^2\sigma_\delta^2/\lambda_\delta$
+    in relative variance (measured: the $W_2$ floor scales as $\mathrm{snr}^2$). Hence ``consistent=False``
+    and declared orders 0 (no convergence to $p_\delta$); the approach to the own limit is slower than
+    first order (measured local $W_2$ slopes 0.6–1.0).
     """
     check_pc_params(predictor, snr, corrector_steps)
     g, noise, max_norm = _prepare(grid, x_init, noise, max_norm)

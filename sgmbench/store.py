@@ -21,7 +21,6 @@ anything is written to it. Only the client process writes; workers return result
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -491,7 +490,7 @@ def long_frame(rows: list[dict[str, Any]]):
     for col in ("value", "stderr", "floor"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     # Record columns at the end, provenance last.
-    front = [c for c in df.columns if c not in (*RECORD_FIELDS, "metric") and not _is_tail(c)]
+    front = [c for c in df.columns if c not in (*RECORD_FIELDS, "metric") and not c.startswith("record.")]
     tail = ["metric", *RECORD_FIELDS] + [c for c in df.columns if c.startswith("record.")]
     prov_cols = [c for c in ("nfe", "duration_s", "version", "git_commit", "host", "finished_at", "attempts")]
     front = [c for c in front if c not in prov_cols]
@@ -594,14 +593,3 @@ def bounds_frame(rows: list[dict[str, Any]]):
         for col in ("bound_value", "measured", "ratio"):
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
-
-
-def _is_tail(col: str) -> bool:
-    return col.startswith("record.")
-
-
-def is_finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False

@@ -10,7 +10,8 @@ seeds), the metrics, the bounds, the rates to fit, its tables and figures, and t
 A **cell** (:class:`Cell`) is pure data: a :class:`~sgmbench.setting.Setting`, the metrics, the
 study-specific ``extras``, the replicate number and the name of the cell function that computes it.
 Its :meth:`Cell.key` (a hash of all of that) is its cache key in the store, and its seed is derived
-from the same hash, so a cell gives the same numbers on any executor and machine.
+from the hash of its setting, extras and replicate (:func:`cell_seed`), so a cell gives the same numbers
+on any executor and machine.
 
 Axis names (keys of ``Study.axes`` and of a profile's overrides):
 
@@ -105,7 +106,7 @@ def _hash(obj: Any, n: int = 32) -> str:
 class Cell:
     """One point of a study's grid: pure data, hashable, serialisable (:meth:`as_dict`/:meth:`from_dict`).
 
-    ``setting.seed`` is the seed derived from the cell's other contents (see :meth:`make`); ``study``
+    ``setting.seed`` is the seed derived from its setting, extras and replicate (:func:`cell_seed`); ``study``
     is a label and not part of the key (the same cell in two studies gives the same numbers);
     ``bounds`` names the bounds the cell function evaluates beside the metrics (part of the key only
     when not empty).
@@ -130,15 +131,21 @@ class Cell:
         study: str = "",
         bounds: Sequence[str] = (),
     ) -> Cell:
-        """A cell whose ``setting.seed`` is derived from the hash of everything else."""
-        if not isinstance(replicate, int) or replicate < 0:
+        """A cell whose ``setting.seed`` is :func:`cell_seed` of its setting, extras and replicate (not of
+        its metrics, bounds or cell function: measuring one more metric keeps the same samples)."""
+        if not isinstance(replicate, int) or isinstance(replicate, bool) or replicate < 0:
             raise SgmbenchError(f"seed/replicate must be an integer >= 0, got {replicate!r}")
         frozen_extras = tuple(sorted((str(k), freeze(v)) for k, v in (extras or {}).items()))
-        base = cls(
-            setting.replace(seed=0), tuple(metrics), frozen_extras, replicate, cell_fn, study, tuple(bounds)
+        seed = cell_seed(setting, frozen_extras, replicate)
+        return cls(
+            setting.replace(seed=seed),
+            tuple(metrics),
+            frozen_extras,
+            replicate,
+            cell_fn,
+            study,
+            tuple(bounds),
         )
-        seed = derive_seed(base.key())
-        return dataclasses.replace(base, setting=setting.replace(seed=seed))
 
     @property
     def seed(self) -> int:
@@ -182,6 +189,13 @@ class Cell:
 def derive_seed(key: str) -> int:
     """A seed in [0, 2^31) from a hex hash (the first 8 hex digits, top bit cleared)."""
     return int(key[:8], 16) & 0x7FFFFFFF
+
+
+def cell_seed(setting: Setting, extras: Sequence[tuple[str, Any]] = (), replicate: int = 0) -> int:
+    """The seed of a cell: :func:`derive_seed` of the hash of its setting (with ``seed`` = 0), extras and
+    replicate number; the same on every machine and executor, different for different replicates."""
+    basis = {"setting": setting.replace(seed=0).as_dict(), "extras": dict(extras), "replicate": replicate}
+    return derive_seed(_hash(basis))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -479,10 +493,12 @@ def _study_from_module(module, name: str) -> Study:
         obj = module.study()
     if not isinstance(obj, Study):
         raise SgmbenchError(f"study module {module.__name__} defines no STUDY = Study(...)")
+    if obj.name and obj.name != name:
+        raise SgmbenchError(f"study module for {name!r} names itself {obj.name!r}: leave Study.name empty")
     src = getattr(module, "__file__", "") or ""
     return dataclasses.replace(
         obj,
-        name=obj.name or name,
+        name=name,
         source=obj.source
         or (str(Path(src).relative_to(REPO_ROOT)) if src.startswith(str(REPO_ROOT)) else src),
         title=obj.title or ((module.__doc__ or "").strip().splitlines() or [name])[0],

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from sgmbench.brownian import IndependentNoise
 from sgmbench.errors import DivergenceError, SgmbenchError
 from sgmbench.exact import (
     continuous_law,
@@ -19,7 +20,7 @@ from sgmbench.exact import (
 from sgmbench.grids import make_grid
 from sgmbench.laws import DiagGaussian
 from sgmbench.processes import get_process
-from sgmbench.samplers import IndependentNoise, available_samplers, get_sampler, initial_points, sampler_info
+from sgmbench.samplers import available_samplers, get_sampler, initial_points, sampler_info
 from sgmbench.scores import build_score
 from sgmbench.targets import get_target
 
@@ -141,7 +142,7 @@ def test_batched_equals_single():
 
 
 def test_langevin_affine_composition():
-    """m Langevin steps compose as (M^m, c sum M^j, Q sum M^2j); the fixed point has Sigma/(1 - eps/2Sigma)."""
+    """m Langevin steps compose as (M^m, c sum M^j, Q sum M^2j); fixed point Sigma / (1 - eps/(2 Sigma))."""
     a, b = torch.tensor([-2.0], dtype=F64), torch.tensor([1.0], dtype=F64)
     eps = torch.tensor([0.1], dtype=F64)
     M, c, Q = langevin_affine(a, b, eps, 3)
@@ -177,7 +178,9 @@ def test_fitted_order_matches_declared(name, process_name):
     target = get_target(TARGET)
     T, delta = p.default_horizon, 1e-3
     order = sampler_info(name).weak_order
-    laws = exact_laws(target, p, [make_grid("uniform", p, T, delta, n) for n in ORDER_NS], name, prior="exact")
+    laws = exact_laws(
+        target, p, [make_grid("uniform", p, T, delta, n) for n in ORDER_NS], name, prior="exact"
+    )
     ref = reference_law(target, p, delta)
     errs = [w2(law, ref) for law in laws]
     assert all(e > 0 for e in errs)
@@ -194,7 +197,10 @@ def test_pc_has_a_bias_floor_scaling_like_snr_squared():
     grids = [make_grid("uniform", p, 1.0, 0.1, n) for n in (2**14, 2**17)]
     floors = []
     for snr in (0.32, 0.16):
-        e = [w2(law, ref) for law in exact_laws(target, p, grids, f"predictor-corrector:snr={snr}", prior="exact")]
+        e = [
+            w2(law, ref)
+            for law in exact_laws(target, p, grids, f"predictor-corrector:snr={snr}", prior="exact")
+        ]
         assert abs(e[1] / e[0] - 1) < 0.05
         floors.append(e[1])
     assert 3.5 < floors[0] / floors[1] < 4.5
@@ -255,7 +261,13 @@ def test_reproduces_published_ou_table():
     p = get_process("ou")
     target = get_target("gaussian:dim=10,mean=1,var=0.5")
     ref = reference_law(target, p, 0.0)
-    expect = {10: (7.03, 4.85), 20: (1.70, 1.37), 40: (0.424, 0.554), 160: (0.0256, 0.118), 640: (0.00157, 0.0283)}
+    expect = {
+        10: (7.03, 4.85),
+        20: (1.70, 1.37),
+        40: (0.424, 0.554),
+        160: (0.0256, 0.118),
+        640: (0.00157, 0.0283),
+    }
     for n, (kl_ref, w2_ref) in expect.items():
         law = exact_law(target, p, make_grid("uniform", p, 8.0, 0.0, n), "exponential-integrator")
         assert kl(ref, law) == pytest.approx(kl_ref, rel=6e-3)

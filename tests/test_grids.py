@@ -104,7 +104,9 @@ def test_karras_on_noise_level_for_vp():
     p = get_process("vp-linear")
     g = make_grid("karras:rho=3", p, 1.0, 1e-3, 10)
     s = torch.sqrt(p.rho(g)) ** (1 / 3)
-    assert torch.allclose(s[1:] - s[:-1], torch.full((10,), float(s[1] - s[0]), dtype=torch.float64), rtol=1e-8)
+    assert torch.allclose(
+        s[1:] - s[:-1], torch.full((10,), float(s[1] - s[0]), dtype=torch.float64), rtol=1e-8
+    )
 
 
 def test_karras_allows_delta_zero():

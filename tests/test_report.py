@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sgmbench.errors import SgmbenchError
 from sgmbench.report import fit_loglog, report, to_markdown, wide_table
 from sgmbench.runner import run_study
 from sgmbench.setting import Setting
@@ -130,6 +131,39 @@ def test_failed_cells_reported(reported):
     assert "estimator error: singular covariance" in failed
     long = pd.read_csv(tmp / "results" / "broken" / "results.csv")
     assert long.loc[long["status"] == "failed", "value"].isna().all()
+
+
+def test_figures_split_by_undrawn_axes(tmp_path):
+    """An axis that varies but is not drawn gives one figure per value, never an average over it."""
+    s = Study(
+        name="split",
+        axes={"process": ["vp-linear", "ou"], "steps": [4, 8, 16], "dim": [2, 3], "seed": [0, 1]},
+        metrics=("w2",),
+        rates=(Rate("w2", "steps", predicted=-1.0),),
+        figures=(Figure("w2_vs_steps", metric="w2", x="steps", hue="process"),),
+        cell_fn="sgmbench.study:synthetic_cell",
+    )
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(s, store, progress=False)
+        (rep,), _ = report(store, ["split"], tmp_path / "results")
+    names = sorted(p.name for p in rep.files if p.suffix == ".png")
+    assert names == ["w2_vs_steps_dim=2.png", "w2_vs_steps_dim=3.png"]
+    assert len(rep.rates) == 2 * 2  # one fit per (process, dim), replicates pooled per fit
+    assert set(rep.rates["method"]) == {"per-replicate"}
+    assert all(abs(sl + 1) < 0.05 for sl in rep.rates["slope"])
+
+
+def test_bad_declarations_are_one_line_errors(tmp_path):
+    s = Study(
+        name="bad",
+        axes={"steps": [4, 8]},
+        figures=(Figure("f", metric="w2", x="steps", hue="nope"),),
+        cell_fn="sgmbench.study:synthetic_cell",
+    )
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(s, store, progress=False)
+        with pytest.raises(SgmbenchError, match="no column 'nope'"):
+            report(store, ["bad"], tmp_path / "results")
 
 
 def test_wide_table_averages_replicates():

@@ -75,6 +75,37 @@ def test_make_executor_rejects_bad_options():
         make_executor(0, cluster="kubernetes")
 
 
+def test_slurm_cluster_from_config(tmp_path):
+    """``--cluster slurm --cluster-config FILE`` builds a SLURMCluster with the file's options."""
+    from sgmbench.errors import SgmbenchError
+    from sgmbench.runner import jobqueue_cluster, load_cluster_config
+
+    cfg = tmp_path / "slurm.yaml"
+    cfg.write_text(
+        "cores: 4\nprocesses: 4\nmemory: 8GB\nwalltime: '01:00:00'\nqueue: short\naccount: proj\n"
+        "job_script_prologue: ['cd /srv/sgmbench']\njobs: 3\n"
+    )
+    cluster, jobs, adapt = jobqueue_cluster("slurm", load_cluster_config(cfg))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert jobs == 3 and adapt is None
+    for line in (
+        "#SBATCH -p short",
+        "#SBATCH -A proj",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH -t 01:00:00",
+        "cd /srv/sgmbench",
+    ):
+        assert line in script
+    with pytest.raises(SgmbenchError, match="does not accept"):
+        jobqueue_cluster("slurm", {"cores": 1, "memory": "1GB", "no_such_option": 1})
+    (tmp_path / "bad.yaml").write_text("[1, 2")
+    with pytest.raises(SgmbenchError, match="does not parse"):
+        load_cluster_config(tmp_path / "bad.yaml")
+
+
 def _kill_study(directory: Path, n: int = 30, sleep: float = 0.15) -> None:
     (directory / "kill_me.py").write_text(
         textwrap.dedent(

@@ -115,7 +115,9 @@ def test_predictor_corrector_with_zero_snr_is_its_predictor():
     grid = make_grid("uniform", p, 1.0, 1e-2, 6)
     x0 = initial_points(p, 1.0, 32, 2, generator=torch.Generator().manual_seed(0))
     path = BrownianPath(grid, 32, 2, seed=3)
-    a = get_sampler("predictor-corrector:snr=0,predictor=exponential-integrator")(p, grid, _affine_score(p), x0, path)
+    a = get_sampler("predictor-corrector:snr=0,predictor=exponential-integrator")(
+        p, grid, _affine_score(p), x0, path
+    )
     b = get_sampler("exponential-integrator")(p, grid, _affine_score(p), x0, path)
     assert torch.allclose(a.samples, b.samples, rtol=1e-13, atol=1e-13)
 
@@ -192,7 +194,9 @@ def test_strong_order_with_shared_path(name):
     x0 = initial_points(p, T, n, 1, generator=torch.Generator().manual_seed(0))
     smp = get_sampler(name)
     ref = smp(p, grids[-1], _affine_score(p), x0, path).samples
-    errs = [float((smp(p, g, _affine_score(p), x0, path).samples - ref).pow(2).mean().sqrt()) for g in grids[:-1]]
+    errs = [
+        float((smp(p, g, _affine_score(p), x0, path).samples - ref).pow(2).mean().sqrt()) for g in grids[:-1]
+    ]
     slope = -torch.linalg.lstsq(
         torch.tensor([[math.log(32), 1.0], [math.log(64), 1.0], [math.log(128), 1.0]], dtype=F64),
         torch.log(torch.tensor(errs, dtype=F64))[:, None],
@@ -246,9 +250,13 @@ def test_initial_points():
     assert abs(float(x.var()) - var) < 4 * var * math.sqrt(2 / 40000)
     target = get_target("gaussian:dim=2,mean=3,var=0.5")
     q = get_process("vp-linear")
-    y = initial_points(q, 0.3, 20000, prior="exact", target=target, generator=torch.Generator().manual_seed(0))
+    y = initial_points(
+        q, 0.3, 20000, prior="exact", target=target, generator=torch.Generator().manual_seed(0)
+    )
     law = target.noised(q, 0.3)
-    assert abs(float(y.mean()) - 3 * law.alpha) < 4 * math.sqrt(float(law.alpha**2 * 0.5 + law.sigma2) / 40000)
+    assert abs(float(y.mean()) - 3 * law.alpha) < 4 * math.sqrt(
+        float(law.alpha**2 * 0.5 + law.sigma2) / 40000
+    )
     with pytest.raises(SgmbenchError):
         initial_points(p, 1.0, 10, 2, prior="uniform")
     with pytest.raises(SgmbenchError):

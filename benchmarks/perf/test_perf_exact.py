@@ -20,10 +20,11 @@ import time
 import pytest
 import torch
 
+from sgmbench.brownian import IndependentNoise
 from sgmbench.exact import exact_law, exact_laws, reference_law
 from sgmbench.grids import make_grid
 from sgmbench.processes import get_process
-from sgmbench.samplers import IndependentNoise, available_samplers, get_sampler, initial_points
+from sgmbench.samplers import available_samplers, get_sampler, initial_points
 from sgmbench.scores import build_score
 from sgmbench.targets import get_target
 

@@ -14,10 +14,9 @@ constant, ``bounds.create("chen2023-thm2:constant=2")``). One module per paper:
 | :mod:`.lcl` | ``lcl2024-score-error`` (asymptotic $J(t)/n$) | score error |
 | :mod:`.early_stopping` | ``early-stop-w2``, ``llt2023-early-stop-w2`` | $W_2(p_\delta, p_0)$ |
 
-Public API: :func:`evaluate_bounds` (every bound on one context), :func:`bounds_table` (what
-``sgmbench bounds`` prints: each bound beside the measured metric, JSON-serialisable),
-:func:`complexity_statements` (the complexity tables of GNZ and Lee–Lu–Tan as data),
-:class:`BoundContext`, :class:`Bound`, :class:`BoundResult`.
+Public API: :func:`evaluate_bounds` (every bound on one context), :func:`bounds_table` (what ``sgmbench
+bounds`` prints: each bound beside the measured metric, JSON-serialisable), :func:`complexity_statements` (the
+complexity tables of GNZ and Lee–Lu–Tan as data), :class:`BoundContext`, :class:`Bound`, :class:`BoundResult`.
 """
 
 from __future__ import annotations
@@ -93,7 +92,9 @@ def _register(bound: Bound) -> None:
         return bound if c == bound.constant else replace(bound, constant=c)
 
     factory.__doc__ = f"{bound.compares}: {bound.source.cite()}"
-    bounds.register(bound.name, summary=f"{bound.compares} [{bound.provenance}]", source=bound.source.cite())(factory)
+    bounds.register(bound.name, summary=f"{bound.compares} [{bound.provenance}]", source=bound.source.cite())(
+        factory
+    )
 
 
 for _b in ALL_BOUNDS:
@@ -112,12 +113,17 @@ def available_bounds() -> list[str]:
 def evaluate_bounds(
     context: BoundContext | Any, names: Sequence[str | Bound] | None = None, **context_options: Any
 ) -> list[BoundResult]:
-    """Evaluate bounds (default: all registered) on a :class:`BoundContext` or a :class:`~sgmbench.setting.Setting`.
+    """Evaluate bounds (default: all registered) on a :class:`BoundContext` or a
+    :class:`~sgmbench.setting.Setting`.
 
     Each result is applicable (value and terms) or inapplicable (the failed assumption checks).
     ``context_options`` go to :meth:`BoundContext.from_setting` when a Setting is given.
     """
-    ctx = context if isinstance(context, BoundContext) else BoundContext.from_setting(context, **context_options)
+    ctx = (
+        context
+        if isinstance(context, BoundContext)
+        else BoundContext.from_setting(context, **context_options)
+    )
     chosen = [get_bound(n) for n in names] if names is not None else [get_bound(n) for n in bounds.names()]
     return [b.evaluate(ctx) for b in chosen]
 
@@ -140,14 +146,19 @@ def _lookup(measured: Mapping[str, Any], key: str, reference: str, ctx: BoundCon
     context knows exactly (score error, Gaussian early-stopping bias)."""
     if f"{key}@{reference}" in measured:
         return _measured_value(measured[f"{key}@{reference}"]), f"{key}@{reference}"
-    if key in measured and (key not in ("w2", "w2_sq", "kl", "kl_reverse", "tv", "hellinger")
-                            or reference == setting_ref or ctx.delta == 0.0):  # fmt: skip
+    if key in measured and (
+        key not in ("w2", "w2_sq", "kl", "kl_reverse", "tv", "hellinger")
+        or reference == setting_ref
+        or ctx.delta == 0.0
+    ):
         return _measured_value(measured[key]), key
     if key == "score_error_sq":
         return float(ctx.score_error_sq.mean()), "score_error_sq (context)"
     gaussian = getattr(ctx.target, "is_gaussian", False) and ctx.constants.cov_eigenvalues is not None
     if key in ("w2_early_stop", "w2_early_stop_rescaled") and gaussian and ctx.delta > 0:
-        v = early_stopping.early_stop_w2_gaussian(ctx.constants, ctx.process, ctx.delta, key.endswith("rescaled"))
+        v = early_stopping.early_stop_w2_gaussian(
+            ctx.constants, ctx.process, ctx.delta, key.endswith("rescaled")
+        )
         return v, f"{key} (exact, Gaussian)"
     return None, None
 
@@ -163,12 +174,15 @@ def bounds_table(
     """Every bound for one setting beside the measured metric: a JSON-serialisable row per bound.
 
     ``measured`` maps metric names to values (or ``{"value": ...}`` records, the ``sgmbench measure``
-    contract) measured against ``setting.reference``; ``"w2@data"``-style keys name the reference
-    explicitly. Row fields: everything of :meth:`BoundResult.as_dict` (``applicable``, ``value``,
-    ``terms``, ``failed``, ``provenance``, ``constant_unspecified``, ``source``, ...) plus
-    ``measured`` (value or ``None``), ``measured_key``, ``ratio`` = bound/measured (tightness),
-    ``holds`` (measured <= bound for an upper bound; ``None`` where not comparable: no measurement,
-    inapplicable, a lower or asymptotic bound with unspecified constant) and ``exponents``.
+    contract) measured against ``setting.reference``; ``"w2@data"``-style keys name the reference explicitly.
+    Row fields: everything of :meth:`BoundResult.as_dict` (``applicable``, ``value``, ``terms``, ``failed``,
+    ``provenance``, ``constant_unspecified``, ``source``, ...) plus ``measured`` (value or ``None``),
+    ``measured_key``, ``ratio`` = bound/measured (tightness), ``holds`` (measured <= bound for an upper bound;
+    ``None`` where not comparable: no measurement, inapplicable, a lower bound with unspecified constant, an
+    asymptotic envelope) and ``exponents``.
+
+    ``context_options`` go to :meth:`BoundContext.from_setting`: pass ``score=`` the score object the
+    measurement used (a learned score is then not rebuilt), ``iterate_laws=`` if known.
     """
     measured = dict(measured or {})
     ctx = context if context is not None else BoundContext.from_setting(setting, **context_options)
@@ -202,8 +216,8 @@ def complexity_statements() -> list[dict[str, Any]]:
     """The complexity statements that have no value on a single setting, as data rows.
 
     GNZ's per-process table (iterations $K$, score level $M$, step $\\eta$ as exponents of $d$ and
-    $\\varepsilon$; verified from the authors' README image) and Lee–Lu–Tan Theorems 2.1–2.3 (step counts:
-    our derivation; required score accuracies: verified).
+    $\\varepsilon$; verified from the authors' README image) and Lee–Lu–Tan Theorems 2.1–2.3 (step counts: our
+    derivation; required score accuracies: verified).
     """
     rows = []
     for proc, row in gnz.COMPLEXITY_TABLE.items():

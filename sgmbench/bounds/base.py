@@ -2,40 +2,39 @@ r"""A bound is data plus a function: :class:`Bound` (frozen) evaluated on a :cla
 
 A :class:`Bound` records what a published theorem says as data that tables and tests read:
 
-- ``metric`` (``tv``, ``kl``, ``w2``, ``score_error_sq``) and ``reference``: the law the generated law
-  is compared with (``data`` = $p_0$, ``early-stopped`` = $p_\delta$, the last grid time; the two
-  coincide when $\delta = 0$); ``compares`` spells the quantity out, e.g. ``KL(p_delta || generated)``;
-  ``measured_key`` names the measured quantity when it is not the metric between the generated law
-  and the reference (e.g. ``w2_early_stop`` $= W_2(p_\delta, p_0)$);
+- ``metric`` (``tv``, ``kl``, ``w2``, ``score_error_sq``) and ``reference``: the law the generated law is
+  compared with (``data`` = $p_0$, ``early-stopped`` = $p_\delta$, the last grid time; the two coincide when
+  $\delta = 0$); ``compares`` spells the quantity out, e.g. ``KL(p_delta || generated)``; ``measured_key``
+  names the measured quantity when it is not the metric between the generated law and the reference (e.g.
+  ``w2_early_stop`` $= W_2(p_\delta, p_0)$);
 - ``source`` (authors, year, theorem/equation, arXiv id) and ``provenance`` (one of :data:`PROVENANCES`);
-- ``assumptions``: checks against the target constants and the setting (an assumption that fails
-  makes the result *inapplicable*, with the failed check's one-line reason);
+- ``assumptions``: checks against the target constants and the setting (an assumption that fails makes the
+  result *inapplicable*, with the failed check's one-line reason);
 - ``exponents``: the rate it predicts per variable (``h``, ``N``, ``d``, ``eps``, ``delta``, ``n``, ``T``);
-- ``constant_unspecified``: the paper writes $\lesssim$; we take the universal constant $C = 1$
-  (``constant``) and the bound is then compared by rate and shape only;
-- ``uses``: the :class:`~sgmbench.targets.base.TargetConstants` fields it reads; a result built on a
-  constant whose provenance is ``estimated`` (Monte Carlo, not a valid bound) says so in its notes.
+- ``constant_unspecified``: the paper writes $\lesssim$; we take the universal constant $C = 1$ (``constant``)
+  and the bound is then compared by rate and shape only;
+- ``uses``: the :class:`~sgmbench.targets.base.TargetConstants` fields it reads; a result built on a constant
+  whose provenance is ``estimated`` (Monte Carlo, not a valid bound) says so in its notes.
 
-Its ``compute(ctx)`` returns the bound's :class:`Term` s (initialisation, discretisation, score, ...),
-each with its own provenance (a term we substituted, e.g. the initialisation error of our prior
-$N(0, \sigma_T^2 I)$ where the paper starts from $N(0, I)$, says so) and whether the universal
-constant multiplies it.
+Its ``compute(ctx)`` returns the bound's :class:`Term` s (initialisation, discretisation, score, ...), each
+with its own provenance (a term we substituted, e.g. the initialisation error of our prior $N(0, \sigma_T^2
+I)$ where the paper starts from $N(0, I)$, says so) and whether the universal constant multiplies it.
 
 A :class:`BoundContext` is built from a :class:`~sgmbench.setting.Setting` by
-:meth:`BoundContext.from_setting` (target constants, process, grid, horizon, $\delta$, the score
-error $\varepsilon_t^2$ at every grid time from ``score.error_sq``, ...), so a bound is evaluated on
-exactly the settings that are measured.
+:meth:`BoundContext.from_setting` (target constants, process, grid, horizon, $\delta$, the score error
+$\varepsilon_t^2$ at every grid time from ``score.error_sq``, ...), so a bound is evaluated on exactly the
+settings that are measured.
 
 Conventions (``shared/DESIGN.md``): forward SDE $dX = -f(t)X\,dt + g(t)\,dW$, $X_t = \alpha_tX_0 + \sigma_tZ$;
-grid $T = t_0 > \dots > t_N = \delta$; step $k$ goes from $t_k$ to $t_{k+1}$ and evaluates the score
-at $t_k$; $\varepsilon_t^2 = E_{p_t}\|s(X_t,t) - \nabla\log p_t(X_t)\|^2$.
+grid $T = t_0 > \dots > t_N = \delta$; step $k$ goes from $t_k$ to $t_{k+1}$ and evaluates the score at $t_k$;
+$\varepsilon_t^2 = E_{p_t}\|s(X_t,t) - \nabla\log p_t(X_t)\|^2$.
 
-**Time changes.** The TV/KL theorems are stated for the OU process $dX = -X\,dt + \sqrt2\,dW$ (our
-``ou``). A VP process $dX = -\tfrac12\beta X\,dt + \sqrt\beta\,dW$ *is* that OU process in the clock
-$u = B(t)/2 = -\log\alpha_t$ (exactly: $dX = -X\,du + \sqrt2\,d\tilde W$), with the same marginals and
-the same exponential-integrator steps, so these theorems apply to every VP process with the grid
-mapped by $u_k = -\log\alpha_{t_k}$ (:func:`ou_clock`). Lee–Lu–Tan's OU is $dx = -\tfrac12x\,dt + dw$,
-the clock $u = B(t) = -2\log\alpha_t$ (:func:`llt_clock`).
+**Time changes.** The TV/KL theorems are stated for the OU process $dX = -X\,dt + \sqrt2\,dW$ (our ``ou``). A
+VP process $dX = -\tfrac12\beta X\,dt + \sqrt\beta\,dW$ *is* that OU process in the clock $u = B(t)/2 =
+-\log\alpha_t$ (exactly: $dX = -X\,du + \sqrt2\,d\tilde W$), with the same marginals and the same
+exponential-integrator steps, so these theorems apply to every VP process with the grid mapped by $u_k =
+-\log\alpha_{t_k}$ (:func:`ou_clock`). Lee–Lu–Tan's OU is $dx = -\tfrac12x\,dt + dw$, the clock $u = B(t) =
+-2\log\alpha_t$ (:func:`llt_clock`).
 """
 
 from __future__ import annotations
@@ -97,9 +96,9 @@ class Source:
 class Exponent:
     """The predicted exponent of the bound in one variable: bound $\\propto$ ``variable``$^{value}$.
 
-    ``form`` is ``power`` (``value`` is the exponent), ``log`` (polylogarithmic: ``value`` is the power
-    of the log), ``exp`` (exponential in the variable) or ``none`` (no dependence). ``regime`` says
-    where it holds (which term dominates); ``provenance`` is one of :data:`PROVENANCES`.
+    ``form`` is ``power`` (``value`` is the exponent), ``log`` (polylogarithmic: ``value`` is the power of the
+    log), ``exp`` (exponential in the variable) or ``none`` (no dependence). ``regime`` says where it holds
+    (which term dominates); ``provenance`` is one of :data:`PROVENANCES`.
     """
 
     variable: str
@@ -226,10 +225,10 @@ def _json_float(x: float | None) -> float | None:
 class Bound:
     r"""A published bound: data (metric, source, provenance, assumptions, exponents) plus ``compute``.
 
-    ``compute(ctx) -> list[Term]`` is called only where every assumption holds. The value is
-    $C\sum_{\rm scaled} + \sum_{\rm unscaled}$ with $C$ = ``constant`` (1 by default), or the largest term
-    when ``combine="max"`` (a bound set by whichever condition binds). For ``tv`` a value $\ge 1$ is
-    flagged ``vacuous``.
+    ``compute(ctx) -> list[Term]`` is called only where every assumption holds. The value is $C\sum_{\rm
+    scaled} + \sum_{\rm unscaled}$ with $C$ = ``constant`` (1 by default), or the largest term when
+    ``combine="max"`` (a bound set by whichever condition binds). For ``tv`` a value $\ge 1$ is flagged
+    ``vacuous``.
     """
 
     name: str
@@ -272,9 +271,17 @@ class Bound:
         return self.measured_key or self.metric
 
     def exponent(self, variable: str) -> Exponent | None:
-        """The predicted exponent for ``variable``; ``h`` and ``N`` convert into each other (uniform grids: $h = T/N$)."""
-        alias = {"steps": "N", "num_steps": "N", "dim": "d", "score.size": "eps", "early_stop": "delta",
-                 "num_train": "n", "horizon": "T"}
+        """The predicted exponent for ``variable``; ``h`` and ``N`` convert into each other (uniform grids: $h
+        = T/N$)."""
+        alias = {
+            "steps": "N",
+            "num_steps": "N",
+            "dim": "d",
+            "score.size": "eps",
+            "early_stop": "delta",
+            "num_train": "n",
+            "horizon": "T",
+        }
         var = alias.get(variable, variable)
         for e in self.exponents:
             if e.variable == var:
@@ -330,7 +337,13 @@ class Bound:
             terms = tuple(self.compute(ctx))
         except InapplicableError as exc:
             fail = Check(exc.assumption, False, exc.detail)
-            return BoundResult(applicable=False, value=None, terms=(), notes=self.notes, **{**common, "checks": checks + (fail,)})
+            return BoundResult(
+                applicable=False,
+                value=None,
+                terms=(),
+                notes=self.notes,
+                **{**common, "checks": checks + (fail,)},
+            )
         parts = [(self.constant if t.scaled else 1.0) * t.value for t in terms]
         value = sum(parts) if self.combine == "sum" else max(parts)
         vacuous = self.metric == "tv" and self.direction == "upper" and value >= 1.0
@@ -345,14 +358,17 @@ class Bound:
             extra.append("uses estimated target constants (not a rigorous bound): " + ", ".join(estimated))
         if extra:
             notes = "; ".join([notes, *extra]) if notes else "; ".join(extra)
-        return BoundResult(applicable=True, value=float(value), terms=terms, vacuous=vacuous, notes=notes, **common)
+        return BoundResult(
+            applicable=True, value=float(value), terms=terms, vacuous=vacuous, notes=notes, **common
+        )
 
     def __call__(self, ctx: BoundContext) -> BoundResult:
         return self.evaluate(ctx)
 
 
 class InapplicableError(SgmbenchError):
-    """Raised inside ``compute`` when a condition found only while computing fails (e.g. no admissible $\\varepsilon$)."""
+    """Raised inside ``compute`` when a condition found only while computing fails (e.g. no admissible
+    $\\varepsilon$)."""
 
     def __init__(self, assumption: str, detail: str):
         super().__init__(f"{assumption}: {detail}")
@@ -368,15 +384,15 @@ class BoundContext:
     r"""Everything a bound reads about one setting.
 
     - ``grid``: float64 ``[N+1]`` decreasing forward times $t_0 = T > \dots > t_N = \delta$;
-    - ``score_error_sq``: ``[N]`` tensor of $\varepsilon^2_{t_k}$, $k = 0..N-1$ (the times where the
-      sampler evaluates the score), from ``score.error_sq``; ``score_error_stderr`` its Monte Carlo error;
+    - ``score_error_sq``: ``[N]`` tensor of $\varepsilon^2_{t_k}$, $k = 0..N-1$ (the times where the sampler
+      evaluates the score), from ``score.error_sq``; ``score_error_stderr`` its Monte Carlo error;
     - ``score_error_fn``: $t \mapsto \varepsilon_t^2$ at any time (time integrals, Kwon–Fan–Lee);
-    - ``score_error_kind``: ``zero`` (exact score), ``state-independent`` (the error $s - \nabla\log p_t$
-      does not depend on $x$: a bias), ``affine`` or ``general``;
+    - ``score_error_kind``: ``zero`` (exact score), ``state-independent`` (the error $s - \nabla\log p_t$ does
+      not depend on $x$: a bias), ``affine`` or ``general``;
     - ``iterate_error_sq``: ``[N]`` tensor of $E\|s(y_k,t_k) - \nabla\log p_{t_k}(y_k)\|^2$ along the
       sampler's iterates $y_k$ (Gao–Nguyen–Zhu), or ``None`` if unknown;
-    - ``score_one_sided_lipschitz``: $t \mapsto L_s(t)$, the one-sided Lipschitz constant of the model
-      score $\sup (s(x)-s(y))\cdot(x-y)/\|x-y\|^2$ (Kwon–Fan–Lee), or ``None`` if unknown;
+    - ``score_one_sided_lipschitz``: $t \mapsto L_s(t)$, the one-sided Lipschitz constant of the model score
+      $\sup (s(x)-s(y))\cdot(x-y)/\|x-y\|^2$ (Kwon–Fan–Lee), or ``None`` if unknown;
     - ``num_train``: training-set size $n$ of an empirical score (``None`` otherwise).
     """
 
@@ -407,7 +423,9 @@ class BoundContext:
             object.__setattr__(self, "score_error_sq", torch.zeros(g.numel() - 1, dtype=DTYPE))
         e = torch.as_tensor(self.score_error_sq, dtype=DTYPE).reshape(-1)
         if e.numel() != g.numel() - 1:
-            raise SgmbenchError(f"BoundContext: score_error_sq has {e.numel()} entries, grid has {g.numel() - 1} steps")
+            raise SgmbenchError(
+                f"BoundContext: score_error_sq has {e.numel()} entries, grid has {g.numel() - 1} steps"
+            )
         object.__setattr__(self, "score_error_sq", e)
         if self.score_error_stderr is None:
             object.__setattr__(self, "score_error_stderr", torch.zeros_like(e))
@@ -445,10 +463,18 @@ class BoundContext:
         return self.sampler in CONTINUOUS_TIME_SAMPLERS
 
     def eps2(self, t: float) -> float:
-        r"""$\varepsilon_t^2$ at any time: ``score_error_fn`` if given, else log-linear interpolation of the grid values."""
+        r"""$\varepsilon_t^2$ at any time: ``score_error_fn`` if given, else linear interpolation in $t$ of
+        the grid values."""
         if self.score_error_fn is not None:
             return float(self.score_error_fn(float(t)))
         return float(interpolate_error(self.score_times, self.score_error_sq, torch.as_tensor([float(t)]))[0])
+
+    def eps2_at(self, times: torch.Tensor) -> torch.Tensor:
+        r"""$\varepsilon_t^2$ at many times (zeros for the exact score, without calling it)."""
+        times = torch.as_tensor(times, dtype=DTYPE).reshape(-1)
+        if self.score_error_kind == "zero":
+            return torch.zeros_like(times)
+        return torch.tensor([self.eps2(float(t)) for t in times], dtype=DTYPE)
 
     def alpha(self, t) -> torch.Tensor:
         return self.process.alpha(t)
@@ -468,15 +494,15 @@ class BoundContext:
         error_samples: int = 4096,
         iterate_laws: Sequence[Any] | None = None,
     ) -> BoundContext:
-        r"""Build the context of a :class:`~sgmbench.setting.Setting`: resolve target, process, grid and score.
+        r"""Build the context of a :class:`~sgmbench.setting.Setting`: resolve target, process, grid and
+        score.
 
-        $\varepsilon_t^2$ comes from ``score.error_sq`` at every score time; for a Monte Carlo score
-        with more than ``max_error_times`` steps it is evaluated at that many times (spread evenly in
-        the step index) and interpolated log-linearly in $\log\sigma_t^2$ (the context's
-        ``score_error_note`` says so). ``iterate_laws`` (the laws of $y_0..y_{N-1}$ as
-        :class:`~sgmbench.laws.DiagGaussian`, from the exact-law engine) lets an affine score's error
-        along the iterates be computed exactly; without it the error along the iterates is known only
-        for state-independent errors (exact score, bias).
+        $\varepsilon_t^2$ comes from ``score.error_sq`` at every score time; for a Monte Carlo score with more
+        than ``max_error_times`` steps it is evaluated at that many times (spread evenly in the step index)
+        and interpolated log-linearly in $\log\sigma_t^2$ (the context's ``score_error_note`` says so).
+        ``iterate_laws`` (the laws of $y_0..y_{N-1}$ as :class:`~sgmbench.laws.DiagGaussian`, from the
+        exact-law engine) lets an affine score's error along the iterates be computed exactly; without it the
+        error along the iterates is known only for state-independent errors (exact score, bias).
         """
         from sgmbench.grids import make_grid
         from sgmbench.scores import build_score
@@ -487,10 +513,17 @@ class BoundContext:
         grid = torch.as_tensor(grid, dtype=DTYPE)
         if score is None:
             score = build_score(setting.score, target, process, seed=setting.seed)
-        sampler_name = setting.sampler.partition(":")[0].strip()
         return cls.from_objects(
-            target, process, grid, score, sampler=sampler_name, prior=setting.prior, setting=setting,
-            max_error_times=max_error_times, error_samples=error_samples, iterate_laws=iterate_laws,
+            target,
+            process,
+            grid,
+            score,
+            sampler=setting.sampler,
+            prior=setting.prior,
+            setting=setting,
+            max_error_times=max_error_times,
+            error_samples=error_samples,
+            iterate_laws=iterate_laws,
         )
 
     @classmethod
@@ -508,8 +541,13 @@ class BoundContext:
         error_samples: int = 4096,
         iterate_laws: Sequence[Any] | None = None,
     ) -> BoundContext:
-        """Like :meth:`from_setting` from already-built objects (tests, studies with custom grids)."""
+        """Like :meth:`from_setting` from already-built objects (tests, studies with custom grids).
+
+        ``sampler`` is a sampler spec (``predictor-corrector:snr=0.1``); the context keeps its name.
+        """
         grid = torch.as_tensor(grid, dtype=DTYPE)
+        sampler_spec = str(sampler)
+        sampler = sampler_spec.partition(":")[0].strip()
         times = grid[:-1]
         n = times.numel()
         errs, ses, note = _score_errors(score, times, max_error_times, error_samples, process)
@@ -520,10 +558,13 @@ class BoundContext:
             iterate = errs.clone()
         elif kind == "affine":
             if iterate_laws is None:
-                iterate_laws = _iterate_laws(target, process, grid, sampler, score, prior)
+                iterate_laws = _iterate_laws(target, process, grid, sampler_spec, score, prior)
             if iterate_laws is not None and len(iterate_laws) >= n:
                 iterate = torch.tensor(
-                    [_affine_error_under(score, target, float(t), law) for t, law in zip(times, iterate_laws)],
+                    [
+                        _affine_error_under(score, target, float(t), law)
+                        for t, law in zip(times, iterate_laws)
+                    ],
                     dtype=DTYPE,
                 )
         return cls(
@@ -565,7 +606,8 @@ def interpolate_error(times: torch.Tensor, values: torch.Tensor, at: torch.Tenso
 
 
 def _score_errors(score, times, max_error_times, error_samples, process):
-    """$\\varepsilon^2$ and its stderr at ``times``; subsampled and interpolated for long Monte Carlo grids."""
+    """$\\varepsilon^2$ and its stderr at ``times``; subsampled and interpolated for long Monte Carlo
+    grids."""
     n = times.numel()
     t0 = float(times[0])
     v0, s0 = score.error_sq(t0, num_samples=error_samples) if _takes_samples(score) else score.error_sq(t0)
@@ -573,7 +615,9 @@ def _score_errors(score, times, max_error_times, error_samples, process):
     if exact_kind or n <= max_error_times:
         vals, ses = [], []
         for t in times.tolist():
-            v, s = score.error_sq(t, num_samples=error_samples) if _takes_samples(score) else score.error_sq(t)
+            v, s = (
+                score.error_sq(t, num_samples=error_samples) if _takes_samples(score) else score.error_sq(t)
+            )
             vals.append(v)
             ses.append(s)
         return torch.tensor(vals, dtype=DTYPE), torch.tensor(ses, dtype=DTYPE), ""
@@ -589,7 +633,11 @@ def _score_errors(score, times, max_error_times, error_samples, process):
     logv = torch.log(torch.tensor(vals, dtype=DTYPE).clamp_min(1e-300))
     errs = torch.exp(interpolate_error(x_sub, logv, x_all))
     se = interpolate_error(x_sub, torch.tensor(ses, dtype=DTYPE), x_all)
-    return errs, se, f"score error evaluated at {idx.numel()} of {n} grid times, interpolated in log sigma_t^2"
+    return (
+        errs,
+        se,
+        f"score error evaluated at {idx.numel()} of {n} grid times, interpolated in log sigma_t^2",
+    )
 
 
 def _takes_samples(score) -> bool:
@@ -621,9 +669,9 @@ def _exact_affine(target, process, t: float):
 def score_error_kind(score, target, times) -> str:
     """``zero``, ``state-independent``, ``affine`` or ``general``: how $s - \\nabla\\log p_t$ depends on $x$.
 
-    Read off ``score.affine(t)`` against the exact affine score of a Gaussian target at the first,
-    middle and last score times (an affine score whose linear part equals the exact one differs from it
-    by a constant vector); an ``exact`` score is ``zero``.
+    Read off ``score.affine(t)`` against the exact affine score of a Gaussian target at the first, middle and
+    last score times (an affine score whose linear part equals the exact one differs from it by a constant
+    vector); an ``exact`` score is ``zero``.
     """
     if getattr(score, "name", "") == "exact":
         return "zero"
@@ -684,14 +732,15 @@ def _iterate_laws(target, process, grid, sampler, score, prior):
 
 
 def _one_sided_lipschitz_fn(score, target, process, kind):
-    r"""$t \mapsto L_s(t)$ (tensor of times in, tensor out) of the model score, where known exactly or by a valid bound.
+    r"""$t \mapsto L_s(t)$ (tensor of times in, tensor out) of the model score, where known exactly or by a
+    valid bound.
 
-    - exact score, or exact + a state-independent error, of a Gaussian target: the score is affine with
-      linear part $-\Sigma_t^{-1}$, so $L_s = -1/(\alpha_t^2\lambda_{\max} + \sigma_t^2)$ exactly;
+    - exact score, or exact + a state-independent error, of a Gaussian target: the score is affine with linear
+      part $-\Sigma_t^{-1}$, so $L_s = -1/(\alpha_t^2\lambda_{\max} + \sigma_t^2)$ exactly;
     - any other affine score $s = U(a\odot U^\top x + b)$: $L_s = \max_i a_i$ (its top eigenvalue, exact);
-    - exact (+ state-independent error) score of a non-Gaussian $m_0$-strongly log-concave target:
-      $L_s(t) \le -1/(\sigma_t^2 + \alpha_t^2/m_0)$ (derived: Brascamp–Lieb for the posterior of $X_0$
-      given $X_t$, ``shared/papers/bounds-wasserstein.md`` §1.3);
+    - exact (+ state-independent error) score of a non-Gaussian $m_0$-strongly log-concave target: $L_s(t) \le
+      -1/(\sigma_t^2 + \alpha_t^2/m_0)$ (derived: Brascamp–Lieb for the posterior of $X_0$ given $X_t$,
+      ``shared/papers/bounds-wasserstein.md`` §1.3);
     - otherwise ``None``.
     """
     gaussian = getattr(target, "is_gaussian", False)
@@ -724,16 +773,17 @@ def _num_train(score) -> int | None:
 # Shared mathematics (each with its derivation)
 # ------------------------------------------------------------------------------------------------
 def is_vp(process) -> bool:
-    """True for a variance-preserving process ($g^2 = 2f$, $\\alpha_t^2 + \\sigma_t^2 = 1$): a time-changed OU."""
+    """True for a variance-preserving process ($g^2 = 2f$, $\\alpha_t^2 + \\sigma_t^2 = 1$): a time-changed
+    OU."""
     return getattr(process, "family", "") == "vp"
 
 
 def ou_clock(process, t) -> torch.Tensor:
     r"""OU time $u = -\log\alpha_t = B(t)/2$ of a VP process: in it the process is $dX = -X\,du + \sqrt2\,dW$.
 
-    Chen et al. 2023 and Benton et al. 2024 state their theorems for this OU (their forward time
-    equals $u$); derived by us (exact time change, $du = \beta(t)dt/2$). Raises ``ValueError`` for a
-    non-VP process (no such clock), so a check that needs it is recorded as not checked.
+    Chen et al. 2023 and Benton et al. 2024 state their theorems for this OU (their forward time equals $u$);
+    derived by us (exact time change, $du = \beta(t)dt/2$). Raises ``ValueError`` for a non-VP process (no
+    such clock), so a check that needs it is recorded as not checked.
     """
     if not is_vp(process):
         raise ValueError(f"the OU clock is defined for VP processes only, not {process!r}")
@@ -743,8 +793,8 @@ def ou_clock(process, t) -> torch.Tensor:
 def llt_clock(process, t) -> torch.Tensor:
     r"""Lee–Lu–Tan time $u = B(t) = -2\log\alpha_t$: their OU $dx = -\tfrac12x\,dt + dw$ ($g \equiv 1$).
 
-    LLT 2023 (arXiv 2209.12381) §1.1, Eq. (3): $m_u = e^{-u/2}$, $\sigma_u^2 = 1 - e^{-u}$; a VP process
-    with $\beta$ is their general-$g$ SDE with $g^2 = \beta$, i.e. $g \equiv 1$ in the clock $u = B(t)$.
+    LLT 2023 (arXiv 2209.12381) §1.1, Eq. (3): $m_u = e^{-u/2}$, $\sigma_u^2 = 1 - e^{-u}$; a VP process with
+    $\beta$ is their general-$g$ SDE with $g^2 = \beta$, i.e. $g \equiv 1$ in the clock $u = B(t)$.
     ``ValueError`` for a non-VP process.
     """
     if not is_vp(process):
@@ -753,17 +803,18 @@ def llt_clock(process, t) -> torch.Tensor:
 
 
 def score_lipschitz(constants, alpha: torch.Tensor, sigma2: torch.Tensor) -> tuple[torch.Tensor, str]:
-    r"""A bound $L(t) \ge \sup_x\|\nabla^2\log p_t(x)\|$ at the given $(\alpha_t, \sigma_t^2)$, and its provenance.
+    r"""A bound $L(t) \ge \sup_x\|\nabla^2\log p_t(x)\|$ at the given $(\alpha_t, \sigma_t^2)$, and its
+    provenance.
 
-    With $-\nabla^2\log p_t = \sigma_t^{-2}I - \sigma_t^{-4}{\rm Cov}(\alpha_tX_0\mid X_t)$ (Tweedie; Benton et
-    al. 2024 Lemma 5):
+    With $-\nabla^2\log p_t = \sigma_t^{-2}I - \sigma_t^{-4}{\rm Cov}(\alpha_tX_0\mid X_t)$ (Tweedie; Benton
+    et al. 2024 Lemma 5):
 
-    - $L_0$-smooth data ($\|\nabla^2\log p_0\| \le L_0$): ${\rm Cov}(X_0|x) \succeq (L_0 + \alpha^2/\sigma^2)^{-1}$
-      (Cramér–Rao for the posterior), so $-\nabla^2\log p_t \preceq (\sigma^2 + \alpha^2/L_0)^{-1}$;
-      if moreover the data are log-concave, $-\nabla^2\log p_t \succeq 0$ and
-      $L(t) = 1/(\sigma_t^2 + \alpha_t^2/L_0)$ (exact for Gaussians: $L_0 = 1/\lambda_{\min}$);
-    - support in $B_R$: $0 \preceq {\rm Cov} \preceq R^2 I$ gives
-      $L(t) = \max(\sigma^{-2}, \alpha^2R^2\sigma^{-4} - \sigma^{-2})$ (``bounds-tv-kl.md`` §1.3);
+    - $L_0$-smooth data ($\|\nabla^2\log p_0\| \le L_0$): ${\rm Cov}(X_0|x) \succeq (L_0 +
+      \alpha^2/\sigma^2)^{-1}$ (Cramér–Rao for the posterior), so $-\nabla^2\log p_t \preceq (\sigma^2 +
+      \alpha^2/L_0)^{-1}$; if moreover the data are log-concave, $-\nabla^2\log p_t \succeq 0$ and $L(t) =
+      1/(\sigma_t^2 + \alpha_t^2/L_0)$ (exact for Gaussians: $L_0 = 1/\lambda_{\min}$);
+    - support in $B_R$: $0 \preceq {\rm Cov} \preceq R^2 I$ gives $L(t) = \max(\sigma^{-2},
+      \alpha^2R^2\sigma^{-4} - \sigma^{-2})$ (``bounds-tv-kl.md`` §1.3);
     - the smaller of the two where both apply. Derived by us (``derived``).
     """
     alpha = torch.as_tensor(alpha, dtype=DTYPE)
@@ -784,8 +835,8 @@ def score_lipschitz(constants, alpha: torch.Tensor, sigma2: torch.Tensor) -> tup
 def sup_score_lipschitz(constants, process, t_lo: float, t_hi: float | None = None, num: int = 2001) -> float:
     r"""$\sup_{t \in [t_{lo}, t_{hi}]} L(t)$ of :func:`score_lipschitz`, on a grid log-spaced in $\sigma_t^2$.
 
-    ``t_hi = None`` means $[t_{lo}, \infty)$: the grid runs to the process's default horizon times 8 and
-    adds the $t\to\infty$ limit of VP processes ($\alpha \to 0$, $\sigma^2 \to 1$: $L \to 1$).
+    ``t_hi = None`` means $[t_{lo}, \infty)$: the grid runs to the process's default horizon times 8 and adds
+    the $t\to\infty$ limit of VP processes ($\alpha \to 0$, $\sigma^2 \to 1$: $L \to 1$).
     """
     hi = float(t_hi) if t_hi is not None else 8.0 * float(process.default_horizon) + 50.0
     lo = float(t_lo)
@@ -793,8 +844,6 @@ def sup_score_lipschitz(constants, process, t_lo: float, t_hi: float | None = No
         ts = torch.cat([torch.zeros(1, dtype=DTYPE), torch.logspace(-8, math.log10(hi), num, dtype=DTYPE)])
     else:
         ts = torch.logspace(math.log10(lo), math.log10(hi), num, dtype=DTYPE)
-    if t_hi is None and not is_vp(process) and getattr(process, "family", "") != "ve":
-        pass
     L, _ = score_lipschitz(constants, process.alpha(ts), process.sigma2(ts))
     val = float(L.max())
     if t_hi is None and is_vp(process):
@@ -806,14 +855,16 @@ def init_kl_bound(ctx: BoundContext, horizon: float | None = None) -> Term:
     r"""Initialisation term ${\rm KL}(p_T\,\|\,\text{prior})$ for OUR prior, as a :class:`Term` (unscaled).
 
     - ``prior=exact``: 0;
-    - ``prior=gaussian`` $N(0, \sigma_T^2 I)$: by convexity of KL in its first argument,
-      ${\rm KL}(p_T\|N(0,\sigma_T^2I)) \le E_{X_0}{\rm KL}(N(\alpha_TX_0, \sigma_T^2I)\|N(0,\sigma_T^2I))
-      = \alpha_T^2E\|X_0\|^2/(2\sigma_T^2)$ (derived by us; the papers start from $N(0, I)$, for which their
-      own term would apply). The Girsanov bounds then add this to the path terms (chain rule + data processing).
+    - ``prior=gaussian`` $N(0, \sigma_T^2 I)$: by convexity of KL in its first argument, ${\rm
+      KL}(p_T\|N(0,\sigma_T^2I)) \le E_{X_0}{\rm KL}(N(\alpha_TX_0, \sigma_T^2I)\|N(0,\sigma_T^2I)) =
+      \alpha_T^2E\|X_0\|^2/(2\sigma_T^2)$ (derived by us; the papers start from $N(0, I)$, for which their own
+      term would apply). The Girsanov bounds then add this to the path terms (chain rule + data processing).
     """
     T = ctx.horizon if horizon is None else horizon
     if ctx.prior == "exact":
-        return Term("initialisation", 0.0, DERIVED, scaled=False, note="prior = p_T exactly: no initialisation error")
+        return Term(
+            "initialisation", 0.0, DERIVED, scaled=False, note="prior = p_T exactly: no initialisation error"
+        )
     a2 = float(ctx.alpha(T)) ** 2
     s2 = float(ctx.sigma2(T))
     return Term(
@@ -821,7 +872,8 @@ def init_kl_bound(ctx: BoundContext, horizon: float | None = None) -> Term:
         a2 * ctx.constants.second_moment / (2.0 * s2),
         DERIVED,
         scaled=False,
-        note="initialisation term derived for the prior N(0, sigma_T^2 I) (KL convexity), not the paper's N(0, I) term",
+        note="initialisation term derived for the prior N(0, sigma_T^2 I) (KL convexity), "
+        "not the paper's N(0, I) term",
     )
 
 
@@ -854,7 +906,10 @@ def needs_sampler(*names: str) -> Assumption:
     return Assumption(
         "sampler",
         f"the sampler is {' or '.join(names)}",
-        lambda ctx: (ctx.sampler in names, f"sampler {ctx.sampler!r}; the theorem analyses {', '.join(names)}"),
+        lambda ctx: (
+            ctx.sampler in names,
+            f"sampler {ctx.sampler!r}; the theorem analyses {', '.join(names)}",
+        ),
     )
 
 
@@ -862,7 +917,10 @@ def needs_vp() -> Assumption:
     return Assumption(
         "forward process",
         "a VP process (an OU process in the clock u = -log alpha_t)",
-        lambda ctx: (is_vp(ctx.process), f"process {ctx.process!r} (family {getattr(ctx.process, 'family', '?')!r})"),
+        lambda ctx: (
+            is_vp(ctx.process),
+            f"process {ctx.process!r} (family {getattr(ctx.process, 'family', '?')!r})",
+        ),
     )
 
 
@@ -871,7 +929,9 @@ def needs_early_stopping() -> Assumption:
 
 
 def needs_no_early_stopping() -> Assumption:
-    return Assumption("no early stopping", "delta = 0", lambda ctx: (ctx.delta == 0, f"delta = {ctx.delta:g}"))
+    return Assumption(
+        "no early stopping", "delta = 0", lambda ctx: (ctx.delta == 0, f"delta = {ctx.delta:g}")
+    )
 
 
 def needs_second_moment() -> Assumption:
@@ -909,6 +969,10 @@ def needs_bounded_support() -> Assumption:
 def needs_state_independent_or_known_iterate_error() -> Assumption:
     def check(ctx):
         ok = ctx.iterate_error_sq is not None
-        return ok, f"score error kind {ctx.score_error_kind!r}; error along the iterates {'known' if ok else 'unknown'}"
+        return (
+            ok,
+            f"score error kind {ctx.score_error_kind!r}; "
+            f"error along the iterates {'known' if ok else 'unknown'}",
+        )
 
     return Assumption("score error along iterates", "sup_k |s - grad log p|_{L2(law of y_k)} is known", check)

@@ -2,26 +2,27 @@ r"""Benton, De Bortoli, Doucet, Deligiannidis 2024, "Nearly d-linear convergence
 via stochastic localization" (ICLR 2024, arXiv 2308.03686), Theorem 1.
 
 **Statement** (general-second-moment form; ``shared/papers/theorem-statements.md`` §6, source (c):
-Gatmiry–Kelner–Lee, COLT 2025, Thm A.1, citing the arXiv version). OU forward process, exponential
-integrator on a reverse-time grid $0 = t_0 < \dots < t_N = T - \delta$ with steps $\gamma_k = t_{k+1} - t_k$,
-initialisation $N(0, I_d)$, early stopping at $\delta$. If $T \ge 1$ and
-$\gamma_k \le \kappa\min\{1, T - t_{k+1}\}$ for all $k$, then
+Gatmiry–Kelner–Lee, COLT 2025, Thm A.1, citing the arXiv version). OU forward process, exponential integrator
+on a reverse-time grid $0 = t_0 < \dots < t_N = T - \delta$ with steps $\gamma_k = t_{k+1} - t_k$,
+initialisation $N(0, I_d)$, early stopping at $\delta$. If $T \ge 1$ and $\gamma_k \le \kappa\min\{1, T -
+t_{k+1}\}$ for all $k$, then
 
-$$ {\rm KL}(q_\delta\,\|\,p_{t_N}) \lesssim (d + M_2)e^{-2T} + \sum_k\gamma_k\varepsilon_k^2 + \kappa dT + \kappa^2dN + \kappa M_2, $$
+$$ {\rm KL}(q_\delta\,\|\,p_{t_N}) \lesssim (d + M_2)e^{-2T} + \sum_k\gamma_k\varepsilon_k^2 + \kappa dT +
+\kappa^2dN + \kappa M_2, $$
 
 $M_2 = E\|X_0\|^2$, $\varepsilon_k^2 = E_{q_{T-t_k}}\|s - \nabla\log q_{T-t_k}\|^2$ (Assumption 1: the score
 error is *step-weighted*, $\varepsilon_{\rm score}^2 = \sum_k\gamma_k\varepsilon_k^2$, in $L^2(q_t)$, not
-$\sigma$-scaled). The ICLR form (data with ${\rm Cov} = I_d$) reads $\varepsilon_{\rm score}^2 + \kappa^2dN
-+ \kappa dT + de^{-2T}$; we implement the general form, which covers it. No smoothness is assumed.
-Provenance ``verified (secondary source)``: three independent restatements, none the PDF.
+$\sigma$-scaled). The ICLR form (data with ${\rm Cov} = I_d$) reads $\varepsilon_{\rm score}^2 + \kappa^2dN +
+\kappa dT + de^{-2T}$; we implement the general form, which covers it. No smoothness is assumed. Provenance
+``verified (secondary source)``: three independent restatements, none the PDF.
 
-**Mapping to sgmbench.** Reverse time $t^{\rm B}_k = T - t_k$ (our forward grid $t_k$), so
-$\gamma_k = t_k - t_{k+1}$ (our step) and $T - t^{\rm B}_{k+1} = t_{k+1}$: the realised
-$\kappa = \max_k\gamma_k/\min(1, t_{k+1})$ (:func:`sgmbench.grids.grid_kappa`), all in the OU clock
-$u = -\log\alpha_t$ (exact time change of any VP process, :func:`~sgmbench.bounds.base.ou_clock`).
-The score error of step $k$ is taken at its left end $t_k$. Our prior is $N(0, \sigma_T^2I)$: the
-initialisation term ${\rm KL}(q_T\|\pi)$ of the proof is replaced by our derived
-$\alpha_T^2M_2/(2\sigma_T^2)$ (0 for ``prior=exact``); the paper's own $(d + M_2)e^{-2T}$ is for $N(0, I)$.
+**Mapping to sgmbench.** Reverse time $t^{\rm B}_k = T - t_k$ (our forward grid $t_k$), so $\gamma_k = t_k -
+t_{k+1}$ (our step) and $T - t^{\rm B}_{k+1} = t_{k+1}$: the realised $\kappa = \max_k\gamma_k/\min(1,
+t_{k+1})$ (:func:`sgmbench.grids.grid_kappa`), all in the OU clock $u = -\log\alpha_t$ (exact time change of
+any VP process, :func:`~sgmbench.bounds.base.ou_clock`). The score error of step $k$ is taken at its left end
+$t_k$. Our prior is $N(0, \sigma_T^2I)$: the initialisation term ${\rm KL}(q_T\|\pi)$ of the proof is replaced
+by our derived $\alpha_T^2M_2/(2\sigma_T^2)$ (0 for ``prior=exact``); the paper's own $(d + M_2)e^{-2T}$ is
+for $N(0, I)$.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ THM1 = Bound(
         _kappa_finite(),
     ),
     exponents=(
-        Exponent("N", -1.0, regime="Benton/geometric grid at fixed T, delta: kappa ~ 1/N, kappa dT dominates"),
+        Exponent(
+            "N", -1.0, regime="Benton/geometric grid at fixed T, delta: kappa ~ 1/N, kappa dT dominates"
+        ),
         Exponent("d", 1.0, regime="fixed grid; discretisation term dominates"),
         Exponent("eps", 2.0, regime="score term dominates (KL ~ eps^2)"),
         Exponent("delta", 2.0, form="log", regime="fixed N on the Benton grid: kappa ~ (T + log(1/delta))/N"),
@@ -128,7 +131,8 @@ THM1 = Bound(
     ),
     compute=thm1_terms,
     constant_unspecified=True,
-    score_error="step-weighted: sum_k gamma_k E_{p_{t_k}}|s - grad log p_{t_k}|^2 (OU clock), not sigma-scaled",
+    score_error="step-weighted: sum_k gamma_k E_{p_{t_k}}|s - grad log p_{t_k}|^2 (OU clock), "
+    "not sigma-scaled",
     notes="general-second-moment form (adds kappa M_2); OU clock u = -log alpha_t",
 )
 

@@ -1,31 +1,33 @@
-r"""Chen, Chewi, Li, Li, Salim, Zhang 2023, "Sampling is as easy as learning the score" (ICLR 2023, arXiv 2209.11215).
+r"""Chen, Chewi, Li, Li, Salim, Zhang 2023, "Sampling is as easy as learning the score" (ICLR 2023, arXiv
+2209.11215).
 
-**Theorem 2 (DDPM, TV).** OU forward process $dX = -X\,dt + \sqrt2\,dB$ (our ``ou``); exponential
-integrator with a *uniform* step $h$, $T = Nh$; initialisation $\gamma^d = N(0, I)$. Under
-(A1) $\nabla\log q_t$ is $L$-Lipschitz for all $t \ge 0$, $L \ge 1$; (A2) $m_2^2 = E\|X\|^2 < \infty$;
-(A3) $E_{q_{kh}}\|s_{kh} - \nabla\log q_{kh}\|^2 \le \varepsilon_{\rm score}^2$ for every $k$ (per step, in
-$L^2(q_t)$, not $\sigma$-scaled); and $h \lesssim 1/L$:
+**Theorem 2 (DDPM, TV).** OU forward process $dX = -X\,dt + \sqrt2\,dB$ (our ``ou``); exponential integrator
+with a *uniform* step $h$, $T = Nh$; initialisation $\gamma^d = N(0, I)$. Under (A1) $\nabla\log q_t$ is
+$L$-Lipschitz for all $t \ge 0$, $L \ge 1$; (A2) $m_2^2 = E\|X\|^2 < \infty$; (A3) $E_{q_{kh}}\|s_{kh} -
+\nabla\log q_{kh}\|^2 \le \varepsilon_{\rm score}^2$ for every $k$ (per step, in $L^2(q_t)$, not
+$\sigma$-scaled); and $h \lesssim 1/L$:
 
-$$ {\rm TV}(p_T, q) \lesssim \sqrt{{\rm KL}(q\|\gamma^d)}\,e^{-T} + (L\sqrt{dh} + Lm_2h)\sqrt T + \varepsilon_{\rm score}\sqrt T. $$
+$$ {\rm TV}(p_T, q) \lesssim \sqrt{{\rm KL}(q\|\gamma^d)}\,e^{-T} + (L\sqrt{dh} + Lm_2h)\sqrt T +
+\varepsilon_{\rm score}\sqrt T. $$
 
-Provenance: ``verified (secondary source)`` (``shared/papers/theorem-statements.md`` §5: a detailed
-reading report; agrees with recollection). The universal constant is unspecified (we take $C = 1$).
+Provenance: ``verified (secondary source)`` (``shared/papers/theorem-statements.md`` §5: a detailed reading
+report; agrees with recollection). The universal constant is unspecified (we take $C = 1$).
 
-**Corollary 3 (early stopping, bounded support).** Theorem 2 applied to $q_\delta$ in place of $q$
-(the output approximates $q_\delta$), with $L$ the Lipschitz constant of $\nabla\log q_t$ for $t \ge \delta$
-($\approx R^2/\delta^2$ for support in $B_R$) and $m_2(q_\delta)$, ${\rm KL}(q_\delta\|\gamma^d)$ of $q_\delta$; the
+**Corollary 3 (early stopping, bounded support).** Theorem 2 applied to $q_\delta$ in place of $q$ (the output
+approximates $q_\delta$), with $L$ the Lipschitz constant of $\nabla\log q_t$ for $t \ge \delta$ ($\approx
+R^2/\delta^2$ for support in $B_R$) and $m_2(q_\delta)$, ${\rm KL}(q_\delta\|\gamma^d)$ of $q_\delta$; the
 paper's complexity $N = \tilde\Theta(d^3R^4(R\vee\sqrt d)^4/(\varepsilon_{\rm TV}^2\varepsilon_{W_2}^8))$
-(``bounds-tv-kl.md`` §2.4, verified-S). Evaluated here as that application of Theorem 2 with our
-constants (``structure-verified, constants derived by us``).
+(``bounds-tv-kl.md`` §2.4, verified-S). Evaluated here as that application of Theorem 2 with our constants
+(``structure-verified, constants derived by us``).
 
-**Mapping to sgmbench.** Their forward time is our OU time; for any VP process we use the exact clock
-$u = -\log\alpha_t$ (:func:`~sgmbench.bounds.base.ou_clock`), in which the grid must be uniform (so for
-``ou`` and ``vp-constant`` a uniform grid qualifies). Their reverse-time step $k$ ($kh \to (k+1)h$)
-evaluates the score at forward time $T - kh$, our $t_k$; so $\varepsilon_{\rm score}^2 = \max_k\varepsilon^2_{t_k}$
-over the score times $t_0..t_{N-1}$. Our prior is $N(0, \sigma_T^2I)$, not $\gamma^d$: the initialisation
-term is replaced by $\sqrt{{\rm KL}(q_T\|N(0,\sigma_T^2I))/2} \le \alpha_Tm_2/(2\sigma_T)$ (Pinsker + KL
-convexity, derived; 0 for ``prior=exact``); the theorem's proof is ${\rm TV}(p_T, q) \le {\rm TV}(q_T, \text{prior})
-+ \sqrt{{\rm KL}(\text{path})/2}$, so the substitution is exact in structure.
+**Mapping to sgmbench.** Their forward time is our OU time; for any VP process we use the exact clock $u =
+-\log\alpha_t$ (:func:`~sgmbench.bounds.base.ou_clock`), in which the grid must be uniform (so for ``ou`` and
+``vp-constant`` a uniform grid qualifies). Their reverse-time step $k$ ($kh \to (k+1)h$) evaluates the score
+at forward time $T - kh$, our $t_k$; so $\varepsilon_{\rm score}^2 = \max_k\varepsilon^2_{t_k}$ over the score
+times $t_0..t_{N-1}$. Our prior is $N(0, \sigma_T^2I)$, not $\gamma^d$: the initialisation term is replaced by
+$\sqrt{{\rm KL}(q_T\|N(0,\sigma_T^2I))/2} \le \alpha_Tm_2/(2\sigma_T)$ (Pinsker + KL convexity, derived; 0 for
+``prior=exact``); the theorem's proof is ${\rm TV}(p_T, q) \le {\rm TV}(q_T, \text{prior}) + \sqrt{{\rm
+KL}(\text{path})/2}$, so the substitution is exact in structure.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def _uniform_in_ou_clock() -> Assumption:
 
 
 def chen_lipschitz(ctx, t_from: float) -> float:
-    r"""$L = \max(1, \sup_{t \ge t_{\rm from}} L(t))$ with :func:`~sgmbench.bounds.base.score_lipschitz` (derived)."""
+    r"""$L = \max(1, \sup_{t \ge t_{\rm from}} L(t))$ with :func:`~sgmbench.bounds.base.score_lipschitz`
+    (derived)."""
     return max(1.0, sup_score_lipschitz(ctx.constants, ctx.process, t_from, None))
 
 
@@ -98,8 +101,14 @@ def _step_condition(t_from_delta: bool) -> Assumption:
         L = chen_lipschitz(ctx, ctx.delta if t_from_delta else 0.0)
         h = float(_ou_steps(ctx).max())
         if not math.isfinite(L):
-            return False, "no Lipschitz bound for grad log q_t (needs L_0 with log-concavity, or bounded support)"
-        return h * L <= 1.0, f"h L = {h:.4g} * {L:.4g} = {h * L:.4g} (needs <= 1, universal constant taken as 1)"
+            return (
+                False,
+                "no Lipschitz bound for grad log q_t (needs L_0 with log-concavity, or bounded support)",
+            )
+        return (
+            h * L <= 1.0,
+            f"h L = {h:.4g} * {L:.4g} = {h * L:.4g} (needs <= 1, universal constant taken as 1)",
+        )
 
     return Assumption("step size", "h <~ 1/L (A1 with L >= 1; constant 1)", check)
 
@@ -118,10 +127,11 @@ def _terms(ctx, L: float, m2sq: float, T_ou: float, h: float) -> list[Term]:
 
 
 def thm2_terms(ctx) -> list[Term]:
-    r"""Chen et al. 2023 Thm 2 terms: initialisation (ours), $(L\sqrt{dh} + Lm_2h)\sqrt T$, $\varepsilon_{\rm score}\sqrt T$.
+    r"""Chen et al. 2023 Thm 2 terms: initialisation (ours), $(L\sqrt{dh} + Lm_2h)\sqrt T$, $\varepsilon_{\rm
+    score}\sqrt T$.
 
-    $T$, $h$ in the OU clock; $L = \max(1, \sup_{t\ge0}L(t))$; $m_2^2 = E\|X_0\|^2$;
-    $\varepsilon_{\rm score}^2 = \max_k \varepsilon^2_{t_k}$.
+    $T$, $h$ in the OU clock; $L = \max(1, \sup_{t\ge0}L(t))$; $m_2^2 = E\|X_0\|^2$; $\varepsilon_{\rm
+    score}^2 = \max_k \varepsilon^2_{t_k}$.
     """
     L = chen_lipschitz(ctx, 0.0)
     T_ou = float(ou_clock(ctx.process, ctx.horizon))
@@ -133,8 +143,8 @@ def cor3_terms(ctx) -> list[Term]:
     r"""Chen et al. 2023 Cor. 3 as evaluated here: Theorem 2 for the data law $q_\delta$.
 
     - horizon $T - \delta$ in the OU clock ($u_T - u_\delta$), $h$ the OU-clock step;
-    - $L = \max(1, \sup_{t \ge \delta}L(t))$, with the bounded-support bound
-      $\max(\sigma^{-2}, \alpha^2R^2\sigma^{-4} - \sigma^{-2})$ (derived; $\approx R^2/(4\delta^2)$ for small $\delta$);
+    - $L = \max(1, \sup_{t \ge \delta}L(t))$, with the bounded-support bound $\max(\sigma^{-2},
+      \alpha^2R^2\sigma^{-4} - \sigma^{-2})$ (derived; $\approx R^2/(4\delta^2)$ for small $\delta$);
     - $m_2(q_\delta)^2 = \alpha_\delta^2E\|X_0\|^2 + d\sigma_\delta^2$ (exact);
     - initialisation: our prior's term, unchanged (the forward process from $q_\delta$ reaches $q_T$).
     """
@@ -189,7 +199,8 @@ THM2 = Bound(
     ),
     compute=thm2_terms,
     constant_unspecified=True,
-    score_error="per step, uniform over k: eps_score^2 = max_k E_{p_{t_k}}|s - grad log p_{t_k}|^2 (not sigma-scaled)",
+    score_error="per step, uniform over k: eps_score^2 = max_k E_{p_{t_k}}|s - grad log p_{t_k}|^2 "
+    "(not sigma-scaled)",
     notes="OU clock u = -log alpha_t; L = max(1, sup_t L(t)) from our Lipschitz bound (derived)",
 )
 
@@ -212,7 +223,9 @@ COR3 = Bound(
     ),
     exponents=(
         Exponent("N", -0.5, regime="fixed T, delta; discretisation term dominates"),
-        Exponent("delta", -2.0, regime="L(delta) ~ R^2/delta^2 (bounded support)", provenance=STRUCTURE_VERIFIED),
+        Exponent(
+            "delta", -2.0, regime="L(delta) ~ R^2/delta^2 (bounded support)", provenance=STRUCTURE_VERIFIED
+        ),
         Exponent("d", 0.5, regime="fixed h; L independent of d", provenance=STRUCTURE_VERIFIED),
         Exponent("R", 2.0, regime="L(delta) ~ R^2/delta^2", provenance=STRUCTURE_VERIFIED),
         Exponent("eps", 1.0, regime="score term dominates"),

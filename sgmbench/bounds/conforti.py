@@ -1,33 +1,35 @@
 r"""KL bounds through the relative Fisher information (no early stopping, no smoothness assumption).
 
 - Conforti, Durmus, Gentiloni-Silveri 2025, "KL convergence guarantees for score diffusion models under
-  minimal data assumptions" (SIAM J. Math. Data Sci.; arXiv 2308.12240): OU forward process, fixed step
-  size, exponential integrator, no early stopping, data with finite Fisher information relative to
-  $\gamma^d = N(0, I)$. Structure (``bounds-tv-kl.md`` §4; **from memory**, the theorem was not read):
+  minimal data assumptions" (SIAM J. Math. Data Sci.; arXiv 2308.12240): OU forward process, fixed step size,
+  exponential integrator, no early stopping, data with finite Fisher information relative to $\gamma^d = N(0,
+  I)$. Structure (``bounds-tv-kl.md`` §4; **from memory**, the theorem was not read):
 
-  $$ {\rm KL}(\mu\,\|\,\hat p) \lesssim {\rm KL}(\mu\|\gamma^d)e^{-2T} + \varepsilon^2 + h\,\mathcal I(\mu|\gamma^d),\qquad
+  $$ {\rm KL}(\mu\,\|\,\hat p) \lesssim {\rm KL}(\mu\|\gamma^d)e^{-2T} + \varepsilon^2 + h\,\mathcal
+  I(\mu|\gamma^d),\qquad
      \mathcal I(\mu|\gamma^d) = E_\mu\|\nabla\log\mu(X) + X\|^2. $$
 
   We take $\varepsilon^2 = \sum_kh\,\varepsilon_{t_k}^2$ (step-weighted, as in the authors'-code form below)
   and $C = 1$.
 
 - Strasman, Ocello, Boyer, Le Corff, Lemaire 2025, "An analysis of the noise schedule for score-based
-  generative models" (TMLR 2025; arXiv 2402.04650): the same structure for a VP process with schedule
-  $\beta$ ($\sigma_\infty = 1$), with the explicit constants **as implemented in the authors' code**
+  generative models" (TMLR 2025; arXiv 2402.04650): the same structure for a VP process with schedule $\beta$
+  ($\sigma_\infty = 1$), with the explicit constants **as implemented in the authors' code**
   (``StanislasStrasman/Noise_Schedule_for_Score-based_Generative_Models``, ``src/noise_diff/upperbounds.py``,
   ``compute_E1``/``compute_E2``/``compute_E3``; read, provenance ``verified (secondary source)`` for the
   formula as coded, the paper's theorem text not read):
 
-  $$ E_1 = {\rm KL}(\pi\|N(0,I))e^{-\int_0^T\beta},\quad E_2 = \sum_k\varepsilon^2_{t_k}\int_{t_{k+1}}^{t_k}\beta,\quad
+  $$ E_1 = {\rm KL}(\pi\|N(0,I))e^{-\int_0^T\beta},\quad E_2 =
+  \sum_k\varepsilon^2_{t_k}\int_{t_{k+1}}^{t_k}\beta,\quad
      E_3 = 2h\beta(T)\max\Big(\frac{h\beta(T)}4, 1\Big)\mathcal I(\pi|N(0,I)), $$
 
   uniform step $h = T/N$ in the process's own time. We use $\bar\beta = \max_{[0,T]}\beta$ in place of
   $\beta(T)$ (equal for the increasing schedules the code uses; larger otherwise).
 
-**Mapping.** Both theorems start from $N(0, I)$; our prior is $N(0, \sigma_T^2I)$, so the initialisation
-term is our derived ${\rm KL}(p_T\|N(0,\sigma_T^2I)) \le \alpha_T^2E\|X_0\|^2/(2\sigma_T^2)$ (0 for
-``prior=exact``), as in :func:`~sgmbench.bounds.base.init_kl_bound`. Conforti's clock is the OU clock
-$u = -\log\alpha_t$ (so it applies to every VP process with steps uniform in $u$).
+**Mapping.** Both theorems start from $N(0, I)$; our prior is $N(0, \sigma_T^2I)$, so the initialisation term
+is our derived ${\rm KL}(p_T\|N(0,\sigma_T^2I)) \le \alpha_T^2E\|X_0\|^2/(2\sigma_T^2)$ (0 for
+``prior=exact``), as in :func:`~sgmbench.bounds.base.init_kl_bound`. Conforti's clock is the OU clock $u =
+-\log\alpha_t$ (so it applies to every VP process with steps uniform in $u$).
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _uniform(clock: str) -> Assumption:
 
 
 def conforti_terms(ctx) -> list[Term]:
-    r"""${\rm KL}$ init (ours) $+ \sum_kh\varepsilon_{t_k}^2 + h\,\mathcal I(p_0|\gamma^d)$, OU clock (structure from memory)."""
+    r"""${\rm KL}$ init (ours) $+ \sum_kh\varepsilon_{t_k}^2 + h\,\mathcal I(p_0|\gamma^d)$, OU clock
+    (structure from memory)."""
     u = ou_clock(ctx.process, ctx.grid)
     h = u[:-1] - u[1:]
     fi = ctx.constants.fisher_to_standard_normal
@@ -119,7 +122,9 @@ def strasman_terms(ctx) -> list[Term]:
     return [
         init_kl_bound(ctx),
         Term("score", E2, VERIFIED_SECONDARY, scaled=False),
-        Term("discretisation", E3, VERIFIED_SECONDARY, scaled=False, note=f"beta_bar = {bb:.4g}, h = {h:.4g}"),
+        Term(
+            "discretisation", E3, VERIFIED_SECONDARY, scaled=False, note=f"beta_bar = {bb:.4g}, h = {h:.4g}"
+        ),
     ]
 
 
@@ -139,7 +144,13 @@ CONFORTI = Bound(
     compares="KL(p_0 || generated)",
     source=SOURCE_CONFORTI,
     provenance=FROM_MEMORY,
-    assumptions=(needs_vp(), needs_sampler(EXPONENTIAL_INTEGRATOR), needs_no_early_stopping(), _uniform("ou"), _fisher()),
+    assumptions=(
+        needs_vp(),
+        needs_sampler(EXPONENTIAL_INTEGRATOR),
+        needs_no_early_stopping(),
+        _uniform("ou"),
+        _fisher(),
+    ),
     exponents=_EXPONENTS,
     compute=conforti_terms,
     constant_unspecified=True,
@@ -155,8 +166,13 @@ STRASMAN = Bound(
     compares="KL(p_0 || generated)",
     source=SOURCE_STRASMAN,
     provenance=VERIFIED_SECONDARY,
-    assumptions=(needs_vp(), needs_sampler(EXPONENTIAL_INTEGRATOR), needs_no_early_stopping(), _uniform("process"),
-                 _fisher()),  # fmt: skip
+    assumptions=(
+        needs_vp(),
+        needs_sampler(EXPONENTIAL_INTEGRATOR),
+        needs_no_early_stopping(),
+        _uniform("process"),
+        _fisher(),
+    ),
     exponents=_EXPONENTS,
     compute=strasman_terms,
     constant_unspecified=False,

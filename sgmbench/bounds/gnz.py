@@ -3,36 +3,36 @@ models" (JMLR 26(43), arXiv 2311.11003).
 
 What is verified (``shared/papers/theorem-statements.md`` §2, ``bounds-wasserstein.md`` §1): the setting
 (linear forward SDE $dX = -f(t)X\,dt + g(t)\,dB$, general $f, g$), the assumptions (A1) $m_0$-strongly
-log-concave data with $L_0$-Lipschitz score, (A2) time regularity of the score
-$\|\nabla\log p_t(x) - \nabla\log p_s(x)\| \le L_1|t-s|(1+\|x\|)$, (A3) score error **along the
-algorithm's iterates** $\sup_k\|\nabla\log p_{t_k}(y_k) - s(y_k, t_k)\|_{L^2} \le M$, the initialisation
-$N(0, \sigma_T^2I)$, the structure *initialisation + discretisation ($\propto h^{1/2}$) + score error
-($\propto M$)*, the per-process complexity table (authors' README image) and the Gaussian lower bound's
-scaling $\sqrt d\,h$ (secondary). The explicit constants of their Theorem 2 are **not** verified.
+log-concave data with $L_0$-Lipschitz score, (A2) time regularity of the score $\|\nabla\log p_t(x) -
+\nabla\log p_s(x)\| \le L_1|t-s|(1+\|x\|)$, (A3) score error **along the algorithm's iterates**
+$\sup_k\|\nabla\log p_{t_k}(y_k) - s(y_k, t_k)\|_{L^2} \le M$, the initialisation $N(0, \sigma_T^2I)$, the
+structure *initialisation + discretisation ($\propto h^{1/2}$) + score error ($\propto M$)*, the per-process
+complexity table (authors' README image) and the Gaussian lower bound's scaling $\sqrt d\,h$ (secondary). The
+explicit constants of their Theorem 2 are **not** verified.
 
-:data:`UPPER` is therefore the explicit bound of the same form that we derived
-(``bounds-wasserstein.md`` §1.4, checked numerically there; provenance ``structure-verified, constants
-derived by us``): synchronous coupling of the exponential integrator $y$ with the exact reverse process
-$x$, and Minkowski in $L^2$. On step $k$ ($t_k \to t_{k+1}$, $\eta_k = t_k - t_{k+1}$):
+:data:`UPPER` is therefore the explicit bound of the same form that we derived (``bounds-wasserstein.md``
+§1.4, checked numerically there; provenance ``structure-verified, constants derived by us``): synchronous
+coupling of the exponential integrator $y$ with the exact reverse process $x$, and Minkowski in $L^2$. On step
+$k$ ($t_k \to t_{k+1}$, $\eta_k = t_k - t_{k+1}$):
 
 $$ e_{k+1} \le c_k e_k + \Gamma_kM_k + D_k,\qquad e_0 = W_2(p_T, \text{prior}), $$
 
-- $\Lambda_k = \alpha_{t_{k+1}}/\alpha_{t_k}$, $\Gamma_k = \alpha_{t_{k+1}}\int_{t_{k+1}}^{t_k}g^2/\alpha$ (the
-  integrator's coefficients);
-- $c_k = \max(|\Lambda_k - a_k\Gamma_k|, |\Lambda_k - L_k\Gamma_k|)$, the Lipschitz constant of
-  $z \mapsto \Lambda_kz + \Gamma_k\nabla\log p_{t_k}(z)$, with $a_k = 1/(\sigma^2 + \alpha^2/m_0)$ (strong
-  log-concavity of $p_{t_k}$) and $L_k = 1/(\sigma^2 + \alpha^2/L_0)$ (its Lipschitz constant; exact for
-  Gaussians). Under the step condition $\Gamma_k(a_k + L_k) \le 2\Lambda_k$ (checked) it equals
-  $\Lambda_k - a_k\Gamma_k$, the form of §1.4;
-- $M_k = \|s(y_k, t_k) - \nabla\log p_{t_k}(y_k)\|_{L^2}$ along the iterates (exact for a bias; exact
-  for an affine score given the iterate laws);
-- $D_k = \Gamma_k[\bar L_k\Delta_k + \bar L_{1,k}\eta_k(1 + \bar m_k)]$ with
-  $\Delta_k = \eta_k(\bar f_k\bar m_k + \bar g_k^2\sqrt{\bar L_kd}) + \sqrt{d\eta_k\bar g_k^2}$, barred = sup over
-  the step (evaluated at 5 points of the step), $\bar m_k = \sup\sqrt{\alpha^2E\|X_0\|^2 + d\sigma^2}$.
+- $\Lambda_k = \alpha_{t_{k+1}}/\alpha_{t_k}$, $\Gamma_k = \alpha_{t_{k+1}}\int_{t_{k+1}}^{t_k}g^2/\alpha$
+  (the integrator's coefficients);
+- $c_k = \max(|\Lambda_k - a_k\Gamma_k|, |\Lambda_k - L_k\Gamma_k|)$, the Lipschitz constant of $z \mapsto
+  \Lambda_kz + \Gamma_k\nabla\log p_{t_k}(z)$, with $a_k = 1/(\sigma^2 + \alpha^2/m_0)$ (strong log-concavity
+  of $p_{t_k}$) and $L_k = 1/(\sigma^2 + \alpha^2/L_0)$ (its Lipschitz constant; exact for Gaussians). Under
+  the step condition $\Gamma_k(a_k + L_k) \le 2\Lambda_k$ (checked) it equals $\Lambda_k - a_k\Gamma_k$, the
+  form of §1.4;
+- $M_k = \|s(y_k, t_k) - \nabla\log p_{t_k}(y_k)\|_{L^2}$ along the iterates (exact for a bias; exact for an
+  affine score given the iterate laws);
+- $D_k = \Gamma_k[\bar L_k\Delta_k + \bar L_{1,k}\eta_k(1 + \bar m_k)]$ with $\Delta_k = \eta_k(\bar f_k\bar
+  m_k + \bar g_k^2\sqrt{\bar L_kd}) + \sqrt{d\eta_k\bar g_k^2}$, barred = sup over the step (evaluated at 5
+  points of the step), $\bar m_k = \sup\sqrt{\alpha^2E\|X_0\|^2 + d\sigma^2}$.
 
-The value bounds $W_2(\text{generated}, p_{t_N})$ ($p_\delta$; $p_0$ when $\delta = 0$). $L_1$ (A2) is known in
-closed form for Gaussian targets only: $\partial_t\nabla\log p_t(x) = -(2fP - g^2P^2)(x - \alpha\mu) - f\alpha P\mu$,
-$P = (\alpha^2\Sigma + \sigma^2I)^{-1}$ (``bounds-wasserstein.md`` §3.1).
+The value bounds $W_2(\text{generated}, p_{t_N})$ ($p_\delta$; $p_0$ when $\delta = 0$). $L_1$ (A2) is known
+in closed form for Gaussian targets only: $\partial_t\nabla\log p_t(x) = -(2fP - g^2P^2)(x - \alpha\mu) -
+f\alpha P\mu$, $P = (\alpha^2\Sigma + \sigma^2I)^{-1}$ (``bounds-wasserstein.md`` §3.1).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ SOURCE = Source(
 SOURCE_LOWER = Source(
     authors="Gao, Nguyen, Zhu",
     year=2025,
-    where="Gaussian lower bound (number unverified; scaling sqrt(d) h per Arsenyan-Vardanyan-Dalalyan 2025, Remark 1)",
+    where="Gaussian lower bound (number unverified; scaling sqrt(d) h per "
+    "Arsenyan-Vardanyan-Dalalyan 2025, Remark 1)",
     arxiv="2311.11003",
     title="Wasserstein convergence guarantees for a general class of score-based generative models",
     venue="JMLR 26(43)",
@@ -86,20 +87,22 @@ SUBPOINTS = 5
 # Constants along the process
 # ------------------------------------------------------------------------------------------------
 def strong_concavity(constants, alpha, sigma2) -> torch.Tensor:
-    r"""$a(t) = 1/(\sigma_t^2 + \alpha_t^2/m_0)$: $p_t$ is $a(t)$-strongly log-concave (Brascamp–Lieb; exact for Gaussians)."""
+    r"""$a(t) = 1/(\sigma_t^2 + \alpha_t^2/m_0)$: $p_t$ is $a(t)$-strongly log-concave (Brascamp–Lieb; exact
+    for Gaussians)."""
     return 1.0 / (sigma2 + alpha**2 / constants.strong_log_concavity)
 
 
 def lipschitz(constants, alpha, sigma2) -> torch.Tensor:
-    r"""$L(t) = 1/(\sigma_t^2 + \alpha_t^2/L_0)$ for log-concave $L_0$-smooth data (derived; exact for Gaussians)."""
+    r"""$L(t) = 1/(\sigma_t^2 + \alpha_t^2/L_0)$ for log-concave $L_0$-smooth data (derived; exact for
+    Gaussians)."""
     return 1.0 / (sigma2 + alpha**2 / constants.score_lipschitz)
 
 
 def time_lipschitz_gaussian(constants, process, t: torch.Tensor) -> torch.Tensor:
     r"""$L_1(t)$ with $\|\partial_t\nabla\log p_t(x)\| \le L_1(t)(1 + \|x\|)$ for a Gaussian target (derived).
 
-    $K = 2fP - g^2P^2$, $P = {\rm diag}(1/(\alpha^2\lambda_i + \sigma^2))$:
-    $L_1 = \max(\|K\|, \|K\|\alpha\|\mu\| + |f|\alpha\|P\|\|\mu\|)$ (``bounds-wasserstein.md`` §3.1).
+    $K = 2fP - g^2P^2$, $P = {\rm diag}(1/(\alpha^2\lambda_i + \sigma^2))$: $L_1 = \max(\|K\|,
+    \|K\|\alpha\|\mu\| + |f|\alpha\|P\|\|\mu\|)$ (``bounds-wasserstein.md`` §3.1).
     """
     lam = torch.tensor(constants.cov_eigenvalues, dtype=DTYPE)
     a = process.alpha(t).unsqueeze(-1)
@@ -158,7 +161,9 @@ def _gaussian_time_regularity() -> Assumption:
         ok = getattr(ctx.target, "is_gaussian", False) and ctx.constants.cov_eigenvalues is not None
         return ok, "L_1 in closed form for Gaussian targets only" + ("" if ok else f"; target {ctx.target!r}")
 
-    return Assumption("time regularity (A2)", "|grad log p_t - grad log p_s| <= L_1 |t-s| (1 + |x|), L_1 known", check)
+    return Assumption(
+        "time regularity (A2)", "|grad log p_t - grad log p_s| <= L_1 |t-s| (1 + |x|), L_1 known", check
+    )
 
 
 def _contraction_step() -> Assumption:
@@ -172,7 +177,9 @@ def _contraction_step() -> Assumption:
         ratio = float((gam_k * (a_k + L_k) / (2 * lam_k)).max())
         return ratio <= 1.0, f"max_k Gamma_k (a_k + L_k) / (2 Lambda_k) = {ratio:.4g} (needs <= 1)"
 
-    return Assumption("step size", "Gamma_k (a_k + L_k) <= 2 Lambda_k (contraction of the exact-score step)", check)
+    return Assumption(
+        "step size", "Gamma_k (a_k + L_k) <= 2 Lambda_k (contraction of the exact-score step)", check
+    )
 
 
 UPPER = Bound(
@@ -197,12 +204,18 @@ UPPER = Bound(
         Exponent("N", -0.5, regime="fixed T: discretisation term dominates", provenance=DERIVED),
         Exponent("d", 0.5, regime="fixed h: sqrt(d h) and |x_0|_{L2} ~ sqrt(d)", provenance=DERIVED),
         Exponent("eps", 1.0, regime="score term dominates (linear in M)", provenance=VERIFIED_SECONDARY),
-        Exponent("T", None, form="exp", regime="init factor alpha_T^2/(alpha_T^2 + m_0 sigma_T^2) (VP: ~e^{-B_T})",
-                 provenance=DERIVED),
+        Exponent(
+            "T",
+            None,
+            form="exp",
+            regime="init factor alpha_T^2/(alpha_T^2 + m_0 sigma_T^2) (VP: ~e^{-B_T})",
+            provenance=DERIVED,
+        ),
     ),
     compute=upper_terms,
     constant_unspecified=False,
-    score_error="along the iterates: M_k = |s(y_k,t_k) - grad log p_{t_k}(y_k)|_{L2(law of y_k)} (exact for a bias)",
+    score_error="along the iterates: M_k = |s(y_k,t_k) - grad log p_{t_k}(y_k)|_{L2(law of y_k)} "
+    "(exact for a bias)",
     notes="explicit constants are ours (GNZ's Theorem 2 constants unverified); any forward process f, g",
 )
 
@@ -216,7 +229,11 @@ def lower_terms(ctx) -> list[Term]:
 def _gaussian_exact_score() -> Assumption:
     def check(ctx):
         ok = getattr(ctx.target, "is_gaussian", False) and ctx.score_error_kind == "zero"
-        return ok, f"Gaussian target and exact score needed (target {ctx.target!r}, score error {ctx.score_error_kind!r})"
+        return (
+            ok,
+            f"Gaussian target and exact score needed "
+            f"(target {ctx.target!r}, score error {ctx.score_error_kind!r})",
+        )
 
     return Assumption("Gaussian data, exact score", "p_0 Gaussian; s = grad log p_t", check)
 
@@ -262,7 +279,9 @@ COMPLEXITY_TABLE: dict[str, dict] = {
     # process registry name -> exponents of K (iterations to W2 <= eps), M (score error), eta (step)
     # in (d, eps); "log" names the logarithmic factor dropped. 've-power' depends on c = rho - 1/2.
     "ve-exp": _row(1.0, -2.0, "log(d/eps)", 1.0, -1.0, 2.0, "M = O(eps/log(1/eps))"),
-    "ve-constant": _row(1.5, -3.0, "log(d/eps)", 1.0, -1.0, 2.0, "M = O(eps/sqrt(log(d/eps))); eta has a 1/log(d/eps)"),
+    "ve-constant": _row(
+        1.5, -3.0, "log(d/eps)", 1.0, -1.0, 2.0, "M = O(eps/sqrt(log(d/eps))); eta has a 1/log(d/eps)"
+    ),
     "ve-sqrt": _row(1.25, -2.5, "", 1.5, -1.0, 2.0),
     "vp-constant": _row(1.0, -2.0, "log(d/eps)", 1.0, -1.0, 2.0),
     "ou": _row(1.0, -2.0, "log(d/eps)", 1.0, -1.0, 2.0),
@@ -273,8 +292,11 @@ COMPLEXITY_TABLE: dict[str, dict] = {
 
 
 def ve_power_row(c: float) -> dict:
-    r"""Row $f = 0$, $g = (b + at)^c$: $K = O(d^{1/(2(2c+1)) + 1}/\varepsilon^{1/(2c+1) + 2})$, $M = O(\varepsilon^{1 + 2c/(2c+1)})$, $\eta = O(\varepsilon^2/d)$."""
-    return _row(1.0 / (2 * (2 * c + 1)) + 1.0, -(1.0 / (2 * c + 1) + 2.0), "", 1.0 + 2 * c / (2 * c + 1), -1.0, 2.0)
+    r"""Row $f = 0$, $g = (b + at)^c$: $K = O(d^{1/(2(2c+1)) + 1}/\varepsilon^{1/(2c+1) + 2})$, $M =
+    O(\varepsilon^{1 + 2c/(2c+1)})$, $\eta = O(\varepsilon^2/d)$."""
+    return _row(
+        1.0 / (2 * (2 * c + 1)) + 1.0, -(1.0 / (2 * c + 1) + 2.0), "", 1.0 + 2 * c / (2 * c + 1), -1.0, 2.0
+    )
 
 
 def complexity_exponents(process) -> dict | None:

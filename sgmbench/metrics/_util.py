@@ -17,7 +17,7 @@ from sgmbench.errors import SgmbenchError
 # Samples
 # ------------------------------------------------------------------------------------------------
 def as_samples(x: Any, name: str = "samples", *, min_n: int = 2) -> np.ndarray:
-    """``x`` (numpy, torch or nested lists) as a C-contiguous float64 ``[n, d]`` array; checks shape and values.
+    """``x`` (numpy, torch or lists) as a C-contiguous float64 ``[n, d]`` array; checks shape and values.
 
     A 1-D array of length ``n`` is read as ``n`` points in dimension 1.
     """
@@ -69,7 +69,9 @@ def child_seeds(seed: int, count: int, *salt: int) -> list[int]:
 def sample_law(law: Any, n: int, seed: int, name: str = "law") -> np.ndarray:
     """``n`` samples of ``law`` (anything with ``sample(n, generator=...)``) as float64 ``[n, d]``."""
     if not hasattr(law, "sample"):
-        raise SgmbenchError(f"{name} ({type(law).__name__}) cannot be sampled: it has no sample(n, generator)")
+        raise SgmbenchError(
+            f"{name} ({type(law).__name__}) cannot be sampled: it has no sample(n, generator)"
+        )
     gen = torch.Generator().manual_seed(int(seed))
     return as_samples(law.sample(int(n), generator=gen), f"samples of {name}")
 

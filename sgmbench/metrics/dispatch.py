@@ -78,7 +78,12 @@ def gaussian_record(metric: str, target: Any, generated: Any, tv_method: str = "
             eps, a = gauss.standardize_pair(p, q)
             value, method, tol = gauss.tv_standardized(eps, a, tv_method)
     return exact_record(
-        metric, value, tol, estimator=f"exact-gaussian:method={method}", runtime_s=t(), dim=d,
+        metric,
+        value,
+        tol,
+        estimator=f"exact-gaussian:method={method}",
+        runtime_s=t(),
+        dim=d,
         note="closed form between Gaussian laws" + ("" if same else " (full covariances)"),
     )
 
@@ -93,7 +98,7 @@ def measure_between_laws(
     tv_method: str = "auto",
     control_variate: bool = False,
 ) -> MetricRecord:
-    r"""``metric`` between two known laws, exactly where possible, by Monte Carlo with exact densities otherwise.
+    r"""``metric`` between two known laws: exact where possible, else Monte Carlo with exact densities.
 
     ``target`` is the reference law $p$ (data or $p_\delta$), ``generated`` the model's law $q$:
     ``kl`` $={\rm KL}(p\|q)$, ``kl_reverse`` $={\rm KL}(q\|p)$. Two Gaussians (``DiagGaussian``, Gaussian
@@ -141,7 +146,7 @@ def estimate(
     floor_seed: int = FLOOR_SEED,
     floor_cache_dir: str | os.PathLike | None = None,
 ) -> MetricRecord:
-    r"""``metric`` between the law of ``samples`` (generated) and the known ``target``, with floor and verdict.
+    r"""``metric`` between the law of ``samples`` and the known ``target``, with floor and verdict.
 
     ``samples``: ``[N, d]`` (numpy or torch); the first ``n`` rows are used (default all). ``target``:
     anything with ``sample(n, generator)`` (and ``log_prob`` for the density-based estimators).
@@ -168,8 +173,10 @@ def estimate(
     lq = None
     if samples_log_prob is not None:
         lq = np.asarray(
-            samples_log_prob.detach().cpu().double().numpy() if hasattr(samples_log_prob, "detach")
-            else samples_log_prob, dtype=np.float64,
+            samples_log_prob.detach().cpu().double().numpy()
+            if hasattr(samples_log_prob, "detach")
+            else samples_log_prob,
+            dtype=np.float64,
         ).reshape(-1)[:n]
         if lq.shape[0] != n:
             raise SgmbenchError(f"samples_log_prob has {lq.shape[0]} values for {n} samples")
@@ -179,7 +186,7 @@ def estimate(
     est.check_metric(m)
     ref_seed, run_seed = child_seeds(seed, 2, 0xE5)
     y = None
-    if est.needs in ("reference", "target") and est.name != "semi-discrete-1d":
+    if est.uses_reference:
         if reference is not None:
             y = as_samples(reference, "reference")
             if y.shape[1] != d:
@@ -191,7 +198,8 @@ def estimate(
             y = sample_law(target, n, ref_seed, "target")
     rec = est(m, x, y=y, target=target, x_log_prob=lq, seed=run_seed)
     if floor:
-        fl = noise_floor(m, target, n, est, replicates=floor_replicates, seed=floor_seed,
-                         cache_dir=floor_cache_dir)
+        fl = noise_floor(
+            m, target, n, est, replicates=floor_replicates, seed=floor_seed, cache_dir=floor_cache_dir
+        )
         rec = judge(rec, fl)
     return rec

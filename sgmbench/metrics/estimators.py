@@ -28,7 +28,7 @@ import numpy as np
 from sgmbench.errors import SgmbenchError
 from sgmbench.metrics import knn, montecarlo, ot, tv
 from sgmbench.metrics._util import has_log_prob, log_prob, try_gaussian
-from sgmbench.metrics.record import MetricRecord, make_record
+from sgmbench.metrics.record import MetricRecord, make_record, timer
 from sgmbench.registry import Registry, format_spec
 
 
@@ -56,7 +56,11 @@ _METRICS = {
     "kl_reverse": ("KL(generated || target) in nats", False, math.inf),
     "tv": ("total variation sup_A |P(A) - Q(A)| in [0, 1]", True, 1.0),
     "hellinger": ("Hellinger distance H = sqrt(1 - BC) in [0, 1], BC = int sqrt(p q)", True, 1.0),
-    "sliced_w2": ("sliced W2: (E_theta W2^2(theta#P, theta#Q))^(1/2), theta uniform on the sphere", True, math.inf),
+    "sliced_w2": (
+        "sliced W2: (E_theta W2^2(theta#P, theta#Q))^(1/2), theta uniform on the sphere",
+        True,
+        math.inf,
+    ),
 }
 
 
@@ -75,7 +79,7 @@ METRIC_NAMES = tuple(_METRICS)
 
 
 def get_metric(name: str | Metric) -> Metric:
-    """The :class:`Metric` a name denotes; unknown names raise :class:`SgmbenchError` listing the valid ones."""
+    """The :class:`Metric` a name denotes; unknown names raise :class:`SgmbenchError`."""
     return name if isinstance(name, Metric) else metrics.create(name)
 
 
@@ -87,7 +91,7 @@ NEEDS = ("reference", "target", "density")
 
 @dataclasses.dataclass(frozen=True)
 class Estimator:
-    """A sample estimator with bound parameters; call it as ``est(metric, x, y=..., target=..., x_log_prob=...)``."""
+    """A sample estimator with bound parameters: ``est(metric, x, y=..., target=..., x_log_prob=...)``."""
 
     name: str
     metrics: tuple[str, ...]
@@ -95,6 +99,7 @@ class Estimator:
     run: Callable[..., MetricRecord]
     params: tuple[tuple[str, Any], ...] = ()
     summary: str = ""
+    uses_reference: bool = True  # whether it consumes a reference sample of the target
 
     @property
     def spec(self) -> str:
@@ -127,8 +132,12 @@ class Estimator:
                 f"estimator {self.name!r} needs the generated log-density at the samples (samples_log_prob) "
                 "and a target with log_prob"
             )
-        rec = self.run(metric, x, y=y, target=target, x_log_prob=x_log_prob, seed=seed, **dict(self.params))
-        return rec.replace(estimator=self.spec, metric=metric)
+        with timer() as t:
+            rec = self.run(
+                metric, x, y=y, target=target, x_log_prob=x_log_prob, seed=seed, **dict(self.params)
+            )
+        runtime = rec.runtime_s if math.isfinite(rec.runtime_s) else t()
+        return rec.replace(estimator=self.spec, metric=metric, runtime_s=runtime)
 
 
 estimators: Registry[Estimator] = Registry("estimator")
@@ -139,7 +148,9 @@ def get_estimator(spec: str | Estimator) -> Estimator:
     return spec if isinstance(spec, Estimator) else estimators.create(spec)
 
 
-def _make(name: str, metrics_: tuple[str, ...], needs: str, run: Callable, params: dict, summary: str) -> Estimator:
+def _make(
+    name: str, metrics_: tuple[str, ...], needs: str, run: Callable, params: dict, summary: str
+) -> Estimator:
     return Estimator(name, metrics_, needs, run, tuple(sorted(params.items())), summary)
 
 
@@ -175,11 +186,19 @@ def _run_bures(metric, x, *, y, target, target_moments, **_):
     return ot.w2_bures_fit(x, y, metric=metric)
 
 
-@estimators.register("bures-fit", source="Gelbrich 1990; POT ot.gaussian.empirical_bures_wasserstein_distance")
+@estimators.register(
+    "bures-fit", source="Gelbrich 1990; POT ot.gaussian.empirical_bures_wasserstein_distance"
+)
 def bures_fit(target_moments: str = "auto") -> Estimator:
-    """Bures W2 between moment-matched Gaussians: a lower bound on W2 (Gelbrich); exact target moments if Gaussian."""
-    return _make("bures-fit", ("w2", "w2_sq"), "reference", _run_bures, dict(target_moments=target_moments),
-                 bures_fit.__doc__)
+    """Bures W2 between moment-matched Gaussians: a Gelbrich lower bound on W2."""
+    return _make(
+        "bures-fit",
+        ("w2", "w2_sq"),
+        "reference",
+        _run_bures,
+        dict(target_moments=target_moments),
+        bures_fit.__doc__,
+    )
 
 
 def _run_semi_discrete(metric, x, *, target, **_):
@@ -189,7 +208,9 @@ def _run_semi_discrete(metric, x, *, target, **_):
 @estimators.register("semi-discrete-1d", source="quantile coupling; metrics-and-exact §4.1")
 def semi_discrete_1d() -> Estimator:
     """W2 between a 1-D sample and the exact 1-D target (Gaussian or Gaussian mixture)."""
-    return _make("semi-discrete-1d", ("w2", "w2_sq"), "target", _run_semi_discrete, {}, semi_discrete_1d.__doc__)
+    return _make(
+        "semi-discrete-1d", ("w2", "w2_sq"), "target", _run_semi_discrete, {}, semi_discrete_1d.__doc__
+    )
 
 
 # --- KL -----------------------------------------------------------------------------------------
@@ -209,15 +230,17 @@ def knn_kl(k: int = 1) -> Estimator:
 def _run_knn_known(metric, x, *, y, target, k, **_):
     if not has_log_prob(target):
         raise SgmbenchError(f"target {target!r} has no log_prob; use the 'knn' estimator")
-    return knn.kl_knn_known_density(x, log_prob(target, x, "target"), y, log_prob(target, y, "target"), k=k,
-                                    metric=metric)
+    return knn.kl_knn_known_density(
+        x, log_prob(target, x, "target"), y, log_prob(target, y, "target"), k=k, metric=metric
+    )
 
 
 @estimators.register("knn-known-density", source="metrics-and-exact §4.2 (bias-cancelled)")
 def knn_known_density(k: int = 1) -> Estimator:
-    """KL(generated || target) with the target's exact log-density and k-NN entropies, bias cancelled by a reference."""
-    return _make("knn-known-density", ("kl_reverse",), "target", _run_knn_known, dict(k=k),
-                 knn_known_density.__doc__)
+    """KL(generated || target): exact target log-density, k-NN entropies, bias cancelled by a reference."""
+    return _make(
+        "knn-known-density", ("kl_reverse",), "target", _run_knn_known, dict(k=k), knn_known_density.__doc__
+    )
 
 
 # --- TV and known densities ---------------------------------------------------------------------
@@ -236,14 +259,22 @@ def _run_mc(metric, x, *, target, x_log_prob, control_variate, **_):
         return make_record("kl_reverse", value, se, lo=0.0, n=n, dim=d, note=note)
     h2, se2 = montecarlo.hellinger_sq_from_log_densities(lq, lp)
     h = math.sqrt(max(h2, 0.0))
-    return make_record("hellinger", h, se2 / (2 * h) if h > 0 else math.nan, lo=0.0, hi=1.0, n=n, dim=d, note=note)
+    return make_record(
+        "hellinger", h, se2 / (2 * h) if h > 0 else math.nan, lo=0.0, hi=1.0, n=n, dim=d, note=note
+    )
 
 
 @estimators.register("mc-known-density", source="metrics-and-exact §1.4f, §4.2")
 def mc_known_density(control_variate: bool = False) -> Estimator:
-    """TV, KL(generated || target), Hellinger by Monte Carlo over the samples with both exact log-densities."""
-    return _make("mc-known-density", ("tv", "kl_reverse", "hellinger"), "density", _run_mc,
-                 dict(control_variate=control_variate), mc_known_density.__doc__)
+    """TV, KL(generated || target), Hellinger by Monte Carlo over the samples, both log-densities exact."""
+    return _make(
+        "mc-known-density",
+        ("tv", "kl_reverse", "hellinger"),
+        "density",
+        _run_mc,
+        dict(control_variate=control_variate),
+        mc_known_density.__doc__,
+    )
 
 
 def _run_histogram(metric, x, *, y, bins, **_):
@@ -263,8 +294,14 @@ def _run_classifier(metric, x, *, y, model, test_fraction, seed, **_):
 @estimators.register("classifier", source="Lopez-Paz & Oquab 2017 (C2ST); TV >= 2 acc - 1")
 def classifier(model: str = "auto", test_fraction: float = 0.5) -> Estimator:
     """Lower bound TV >= 2 acc - 1 from a held-out classifier (logistic on quadratic features by default)."""
-    return _make("classifier", ("tv",), "reference", _run_classifier,
-                 dict(model=model, test_fraction=test_fraction), classifier.__doc__)
+    return _make(
+        "classifier",
+        ("tv",),
+        "reference",
+        _run_classifier,
+        dict(model=model, test_fraction=test_fraction),
+        classifier.__doc__,
+    )
 
 
 def default_estimator(metric: str, dim: int, target: Any = None, has_samples_log_prob: bool = False) -> str:

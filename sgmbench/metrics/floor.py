@@ -117,13 +117,20 @@ def noise_floor(
             if est.needs == "density":
                 values.append(0.0)  # log q = log p at every point: the estimator is exactly 0
                 continue
-            b = sample_law(target, n, sb, "target")
+            b = sample_law(target, n, sb, "target") if est.uses_reference else None
             rec = est(metric, a, y=b, target=target, x_log_prob=None, seed=se + r)
             values.append(rec.value)
     vals = np.asarray(values, dtype=float)
     sd = float(vals.std(ddof=1)) if replicates > 1 else math.nan
-    fl = Floor(float(vals.mean()), sd / math.sqrt(replicates) if replicates > 1 else math.nan, sd, replicates,
-               tuple(float(v) for v in vals), t(), key)
+    fl = Floor(
+        float(vals.mean()),
+        sd / math.sqrt(replicates) if replicates > 1 else math.nan,
+        sd,
+        replicates,
+        tuple(float(v) for v in vals),
+        t(),
+        key,
+    )
     if key is not None:
         _remember(key, fl)
         if disk is not None:
@@ -169,7 +176,8 @@ def judge(record: MetricRecord, fl: Floor | None) -> MetricRecord:
         resolvable = resolvable and record.ci_low > f
     if not resolvable:
         return rec.replace(meaningful=False).with_note(
-            f"value {record.value:.3g} within 3x of its noise floor {fl.value:.3g} ± {fl.stderr:.2g}: not resolvable"
+            f"value {record.value:.3g} within 3x of its noise floor {fl.value:.3g} ± {fl.stderr:.2g}: "
+            "not resolvable"
         )
     if not record.meaningful and FLOOR_DECIDES in record.note and "result_code" not in record.note:
         return rec.replace(meaningful=True).with_note("the measured floor shows the value is resolvable")

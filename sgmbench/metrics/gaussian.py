@@ -1,7 +1,7 @@
 r"""Exact W2, KL, Hellinger and TV between Gaussian laws (no sampling; float64).
 
-Conventions (``DESIGN.md``): $W_2$ is not squared; ${\rm KL}(P\|Q)$ in nats; ${\rm TV}=\sup_A|P(A)-Q(A)|\in[0,1]$;
-Hellinger $H$ with $H^2 = 1-{\rm BC}$, ${\rm BC}=\int\sqrt{pq}$, so $H\in[0,1]$.
+Conventions (``DESIGN.md``): $W_2$ is not squared; ${\rm KL}(P\|Q)$ in nats;
+${\rm TV}=\sup_A|P(A)-Q(A)|\in[0,1]$; Hellinger $H$ with $H^2 = 1-{\rm BC}$, ${\rm BC}=\int\sqrt{pq}$, so $H\in[0,1]$.
 
 Two families of functions:
 
@@ -17,7 +17,8 @@ almost equal (the regime where convergence rates are measured):
 * KL: the eigen/log1p form with $\epsilon-\log(1+\epsilon)$ by its series for small $\epsilon$
   (accurate to a relative $10^{-14}$ for KL down to $10^{-30}$).
 * TV: closed forms for equal covariances, 1-D and isotropic pairs; Gil-Pelaez/Imhof inversion of the
-  log-likelihood ratio's characteristic function for any pair; a first-order expansion for TV < 1e-6 (relative error ~1.5 TV).
+  log-likelihood ratio's characteristic function for any pair; a first-order expansion for TV < 1e-6
+  (relative error ~1.5 TV).
 
 Source: ``/work/shared/papers/metrics-and-exact.md`` §1 (formulas and the numerical recipe of §1.4e).
 """
@@ -29,7 +30,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from scipy import integrate, special, stats
 
 from sgmbench.errors import SgmbenchError
@@ -87,21 +87,27 @@ def _full_inputs(m1: Any, S1: Any, m2: Any, S2: Any, *, allow_zero: bool = False
 
 
 def standardize_pair(p: GaussianView, q: GaussianView) -> tuple[np.ndarray, np.ndarray]:
-    r"""$(\epsilon, a)$ with ${\rm TV/KL/H}(P, Q) = $ the same between $N(0, I)$ and $N(a, {\rm diag}(1+\epsilon))$.
+    r"""$(\epsilon, a)$: TV/KL/H$(P, Q)$ equal those between $N(0, I)$ and $N(a, {\rm diag}(1+\epsilon))$.
 
     Affine invariance: with $V$ from the generalized eigenproblem $(S_Q - S_P)V = S_P V{\rm diag}(\epsilon)$,
-    $V^\top S_P V = I$, $a = V^\top(m_Q - m_P)$ (metrics-and-exact §1.4e). $S_Q - S_P$ is formed directly,
-    so $\epsilon$ keeps its relative accuracy when the laws are close. Same basis: $O(d)$.
+    $V^\top S_P V = I$, $a = V^\top(m_Q - m_P)$ (metrics-and-exact §1.4e), solved as the symmetric
+    eigenproblem of $W^\top(S_Q-S_P)W$ with $W=U_P{\rm diag}(v_P)^{-1/2}$ from $P$'s eigenbasis.
+    $S_Q - S_P$ is formed directly, so $\epsilon$ keeps its relative accuracy when the laws are close.
+    Same basis: $O(d)$.
     """
     check_pd(p, "first")
     check_pd(q, "second")
     if p.same_basis(q):
         sp = np.sqrt(p.var)
         return (q.var - p.var) / p.var, (q.mean - p.mean) / sp
-    sp_full = p.full_cov()
-    diff = q.full_cov() - sp_full
-    eps, v = scipy.linalg.eigh(0.5 * (diff + diff.T), sp_full)
-    return eps, v.T @ (q.full_mean() - p.full_mean())
+    # whiten with P's own eigenbasis, W = U diag(v^{-1/2}) (W^T S_P W = I): one symmetric eigensolve of
+    # W^T (S_Q - S_P) W, no Cholesky or generalized solver needed
+    u = np.eye(p.dim) if p.basis is None else p.basis
+    w = u / np.sqrt(p.var)[None, :]
+    diff = q.full_cov() - p.full_cov()
+    c = w.T @ diff @ w
+    eps, v = np.linalg.eigh(0.5 * (c + c.T))
+    return eps, v.T @ (w.T @ (q.full_mean() - p.full_mean()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def _w2_sq_diag(m1, v1, m2, v2) -> float:
 
 
 def w2_diag(m1: Any, v1: Any, m2: Any, v2: Any) -> float:
-    r"""$W_2$ (not squared) between two Gaussians in one basis: $\sqrt{\text{w2\_sq\_diag}}$; see :func:`w2_sq_diag`."""
+    r"""$W_2$ (not squared) between two Gaussians in one basis; see :func:`w2_sq_diag`."""
     return math.sqrt(w2_sq_diag(m1, v1, m2, v2))
 
 
@@ -136,7 +142,8 @@ def bures_w2_sq(m1: Any, S1: Any, m2: Any, S2: Any) -> float:
     $$W_2^2 = \|m_1-m_2\|^2 + {\rm tr}\big(S_1+S_2-2(S_1^{1/2}S_2S_1^{1/2})^{1/2}\big)$$
     (Dowson & Landau 1982; Givens & Shortt 1984; POT ``ot.gaussian.bures_wasserstein_distance``).
 
-    The trace term is computed as ${\rm tr}(X S_1^{-1} X)$ where $X = M^{1/2} - S_1$, $M = S_1^{1/2}S_2S_1^{1/2}$,
+    The trace term is computed as ${\rm tr}(X S_1^{-1} X)$ where $X = M^{1/2} - S_1$, $M =
+    S_1^{1/2}S_2S_1^{1/2}$,
     solves the Sylvester equation $M^{1/2}X + XS_1 = S_1^{1/2}(S_2-S_1)S_1^{1/2}$ (derived by us: expand
     ${\rm tr}(XS_1^{-1}X) = {\rm tr}S_2 - 2{\rm tr}M^{1/2} + {\rm tr}S_1$). Its right-hand side is formed
     from $S_2 - S_1$ directly, so the result keeps its relative accuracy when $S_1\approx S_2$, where the
@@ -187,7 +194,7 @@ def _psd_sqrt_factor(g: GaussianView) -> np.ndarray:
 # KL and Hellinger
 # ------------------------------------------------------------------------------------------------
 def x_minus_log1p(e: np.ndarray) -> np.ndarray:
-    r"""$\epsilon - \log(1+\epsilon) \ge 0$ elementwise, by its series $\sum_{k\ge2}(-\epsilon)^k/k$ for $|\epsilon|<0.1$."""
+    r"""$\epsilon - \log(1+\epsilon)\ge0$ elementwise; a series for $|\epsilon|<0.1$ (no cancellation)."""
     e = np.asarray(e, dtype=np.float64)
     out = np.empty_like(e)
     small = np.abs(e) < 0.1
@@ -210,9 +217,10 @@ def _kl_standardized(eps: np.ndarray, a: np.ndarray, direction: str) -> float:
 
 
 def kl_diag(m1: Any, v1: Any, m2: Any, v2: Any) -> float:
-    r"""${\rm KL}(N(m_1,{\rm diag}v_1)\,\|\,N(m_2,{\rm diag}v_2))$ in nats, two Gaussians in one basis, $O(d)$.
+    r"""${\rm KL}(N(m_1,{\rm diag}v_1)\,\|\,N(m_2,{\rm diag}v_2))$ in nats, Gaussians in one basis, $O(d)$.
 
-    $${\rm KL} = \tfrac12\sum_i\big[\epsilon_i - \log(1+\epsilon_i)\big] + \tfrac12\sum_i\frac{(m_{1,i}-m_{2,i})^2}{v_{2,i}},
+    $${\rm KL} = \tfrac12\sum_i\big[\epsilon_i - \log(1+\epsilon_i)\big] +
+    \tfrac12\sum_i\frac{(m_{1,i}-m_{2,i})^2}{v_{2,i}},
     \qquad \epsilon_i = \frac{v_{1,i}-v_{2,i}}{v_{2,i}}$$
     (the eigen/log1p form of the standard formula; metrics-and-exact §1.2). $\epsilon-\log(1+\epsilon)$ is
     evaluated by its series for small $\epsilon$, so KL is accurate (relative ~1e-14) down to 1e-30.
@@ -224,9 +232,11 @@ def kl_diag(m1: Any, v1: Any, m2: Any, v2: Any) -> float:
 def kl_gaussian(m1: Any, S1: Any, m2: Any, S2: Any) -> float:
     r"""${\rm KL}(N(m_1,S_1)\,\|\,N(m_2,S_2))$ in nats (full covariances, $O(d^3)$).
 
-    $${\rm KL} = \tfrac12\Big[\sum_i(\epsilon_i - \log(1+\epsilon_i)) + (m_1-m_2)^\top S_2^{-1}(m_1-m_2)\Big],\quad
+    $${\rm KL} = \tfrac12\Big[\sum_i(\epsilon_i - \log(1+\epsilon_i)) + (m_1-m_2)^\top
+    S_2^{-1}(m_1-m_2)\Big],\quad
     \epsilon = {\rm eig}\big(S_2^{-1}(S_1-S_2)\big)$$
-    (standard; metrics-and-exact §1.2 eigen form). ``scipy.linalg.eigh(S1 - S2, S2)`` gives $\epsilon$ with
+    (standard; metrics-and-exact §1.2 eigen form). $\epsilon$ from $S_2^{-1/2}(S_1-S_2)S_2^{-1/2}$ (formed
+    from $S_1-S_2$) has
     full relative accuracy when $S_1\approx S_2$.
     """
     p, q = _full_inputs(m1, S1, m2, S2)
@@ -257,7 +267,8 @@ def hellinger_diag(m1: Any, v1: Any, m2: Any, v2: Any) -> float:
 def hellinger_gaussian(m1: Any, S1: Any, m2: Any, S2: Any) -> float:
     r"""Hellinger distance $H=\sqrt{1-{\rm BC}}$ between $N(m_1,S_1)$ and $N(m_2,S_2)$ (full covariances).
 
-    $${\rm BC}=\frac{\det(S_1)^{1/4}\det(S_2)^{1/4}}{\det(\bar S)^{1/2}}\exp\Big(-\tfrac18(m_1-m_2)^\top\bar S^{-1}(m_1-m_2)\Big),
+    $${\rm BC}=\frac{\det(S_1)^{1/4}\det(S_2)^{1/4}}{\det(\bar S)^{1/2}}\exp\Big(-\tfrac18(m_1-m_2)^\top\bar
+    S^{-1}(m_1-m_2)\Big),
     \quad\bar S = \tfrac{S_1+S_2}2$$
     (metrics-and-exact §1.3), evaluated in the generalized eigenbasis as in :func:`hellinger_diag`.
     """
@@ -272,7 +283,8 @@ def hellinger_gaussian(m1: Any, S1: Any, m2: Any, S2: Any) -> float:
 def tv_gaussian_equal_cov(m1: Any, m2: Any, S: Any) -> float:
     r"""TV between $N(m_1,S)$ and $N(m_2,S)$ (equal covariances), exact.
 
-    $${\rm TV} = 2\Phi(\Delta/2)-1 = {\rm erf}\big(\Delta/(2\sqrt2)\big),\qquad \Delta = \|S^{-1/2}(m_1-m_2)\|$$
+    $${\rm TV} = 2\Phi(\Delta/2)-1 = {\rm erf}\big(\Delta/(2\sqrt2)\big),\qquad \Delta =
+    \|S^{-1/2}(m_1-m_2)\|$$
     (MathOverflow 29054, stated there for $\int|p-q| = 2\,{\rm TV}$; metrics-and-exact §1.4a).
     ``S`` is a scalar, a variance vector or a matrix.
     """
@@ -286,7 +298,8 @@ def tv_gaussian_1d(m1: float, s1: float, m2: float, s2: float) -> float:
 
     For $s_1\ne s_2$ the densities cross at the roots $x_1<x_2$ of $Ax^2+Bx+C=0$, $A=s_2^{-2}-s_1^{-2}$,
     $B=2(m_1/s_1^2-m_2/s_2^2)$, $C=m_2^2/s_2^2-m_1^2/s_1^2+2\log(s_2/s_1)$, and
-    $${\rm TV}=\big|[\Phi(\tfrac{x_2-m_1}{s_1})-\Phi(\tfrac{x_1-m_1}{s_1})]-[\Phi(\tfrac{x_2-m_2}{s_2})-\Phi(\tfrac{x_1-m_2}{s_2})]\big|$$
+    $${\rm TV}=\big|[\Phi(\tfrac{x_2-m_1}{s_1})-\Phi(\tfrac{x_1-m_1}{s_1})]
+    -[\Phi(\tfrac{x_2-m_2}{s_2})-\Phi(\tfrac{x_1-m_2}{s_2})]\big|$$
     (metrics-and-exact §1.4b). Equal $s$: :func:`tv_gaussian_equal_cov`. Absolute accuracy ~1e-15; for
     TV < 1e-6 the first-order expansion of :func:`tv_diag` is used (relative error ~1.5 TV).
     """
@@ -438,10 +451,11 @@ def quadratic_form_sf0(a: Any, b: Any, c: float) -> float:
 
 
 def quadratic_form_abs_mean(a: Any, b: Any, c: float) -> float:
-    r"""$E\big|\sum_i a_iZ_i^2 + b_iZ_i + c\big|$ for iid $Z_i\sim N(0,1)$, by characteristic-function inversion.
+    r"""$E\big|\sum_i a_iZ_i^2 + b_iZ_i + c\big|$ for iid $Z_i\sim N(0,1)$, by inverting the CF.
 
     $$E|L| = \frac2\pi\int_0^\infty\frac{1-{\rm Re}\,\varphi(t)}{t^2}dt$$
-    (a standard identity, e.g. Hsu 1951), with $1-{\rm Re}\,e^{w} = 2\sin^2(\tfrac12{\rm Im}\,w) - \cos({\rm Im}\,w)\,
+    (a standard identity, e.g. Hsu 1951), with $1-{\rm Re}\,e^{w} = 2\sin^2(\tfrac12{\rm Im}\,w) - \cos({\rm
+    Im}\,w)\,
     {\rm expm1}({\rm Re}\,w)$ to avoid cancellation near $t=0$, and the same head/tail scheme as
     :func:`quadratic_form_sf0` (derived by us). Relative accuracy ~1e-10.
     """
@@ -478,7 +492,7 @@ def quadratic_form_abs_mean(a: Any, b: Any, c: float) -> float:
 
 
 def _lr_coefficients(eps: np.ndarray, a: np.ndarray):
-    """$L=\\log p-\\log q$ for $P=N(0,I)$, $Q=N(a,{\\rm diag}(1+\\epsilon))$ as quadratic forms under P and Q."""
+    """$L=\\log p-\\log q$, $P=N(0,I)$, $Q=N(a,{\\rm diag}(1+\\epsilon))$: quadratic forms under P and Q."""
     lam = 1.0 + eps
     half_log = 0.5 * np.log1p(eps)
     alpha_p = -0.5 * eps / lam

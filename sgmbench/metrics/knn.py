@@ -53,7 +53,9 @@ def _check_k(k: int, n: int) -> int:
     return int(k)
 
 
-def kth_neighbour_distances(query: np.ndarray, data: np.ndarray, k: int, exclude_self: bool = False) -> np.ndarray:
+def kth_neighbour_distances(
+    query: np.ndarray, data: np.ndarray, k: int, exclude_self: bool = False
+) -> np.ndarray:
     """Euclidean distance from each ``query`` row to its ``k``-th nearest ``data`` row (float64).
 
     ``exclude_self``: ``query`` is ``data`` and each point's own zero distance is skipped.
@@ -141,7 +143,9 @@ def kl_knn(x: Any, y: Any, k: int = 1, metric: str = "kl") -> MetricRecord:
         rho = kth_neighbour_distances(x, x, k, exclude_self=True)
         nu = kth_neighbour_distances(x, y, k)
         if (rho <= 0).any() or (nu <= 0).any():
-            raise SgmbenchError("duplicate points give a zero k-NN distance; deduplicate or jitter the samples")
+            raise SgmbenchError(
+                "duplicate points give a zero k-NN distance; deduplicate or jitter the samples"
+            )
         terms = d * (np.log(nu) - np.log(rho))
         value = float(terms.mean() + math.log(m / (n - 1)))
         se = float(terms.std(ddof=1) / math.sqrt(n))
@@ -150,7 +154,14 @@ def kl_knn(x: Any, y: Any, k: int = 1, metric: str = "kl") -> MetricRecord:
             se = max(se, float(np.std(batch, ddof=1) / math.sqrt(BATCHES)))
     ok, note = _high_dim_note(d, KNN_MAX_DIM, "k-NN KL")
     return make_record(
-        metric, value, se, n=n, estimator=f"knn:k={k}", runtime_s=t(), dim=d, meaningful=ok,
+        metric,
+        value,
+        se,
+        n=n,
+        estimator=f"knn:k={k}",
+        runtime_s=t(),
+        dim=d,
+        meaningful=ok,
         note=(note + "; " if note else "") + "Wang-Kulkarni-Verdu 2009; stderr max(per-point, batch means)",
     )
 
@@ -158,7 +169,7 @@ def kl_knn(x: Any, y: Any, k: int = 1, metric: str = "kl") -> MetricRecord:
 def kl_knn_known_density(
     x: Any, log_prob_x: Any, ref: Any, log_prob_ref: Any, k: int = 1, metric: str = "kl_reverse"
 ) -> MetricRecord:
-    r"""${\rm KL}(P_X\|p)$ from ``x`` $\sim P_X$ and a reference ``ref`` $\sim p$, with $\log p$ known at both.
+    r"""${\rm KL}(P_X\|p)$ from ``x`` $\sim P_X$ and a reference ``ref`` $\sim p$, $\log p$ known at both.
 
     $$\widehat{\rm KL} = -\big[\hat H(X) - \hat H(Y) + H(p)\big] - \frac1n\sum_i\log p(X_i)$$
     (metrics-and-exact §4.2, "bias-cancelled": the same $n$, $k$ and code for both $\hat H$, so their
@@ -200,6 +211,13 @@ def kl_knn_known_density(
                 se = max(se, float(np.std(batch, ddof=1) / math.sqrt(BATCHES)))
     ok, note = _high_dim_note(d, KNN_KNOWN_DENSITY_MAX_DIM, "bias-cancelled k-NN KL")
     return make_record(
-        metric, value, se, n=n, estimator=f"knn-known-density:k={k}", runtime_s=t(), dim=d, meaningful=ok,
+        metric,
+        value,
+        se,
+        n=n,
+        estimator=f"knn-known-density:k={k}",
+        runtime_s=t(),
+        dim=d,
+        meaningful=ok,
         note=(note + "; " if note else "") + "entropy bias cancelled with a reference sample of the target",
     )

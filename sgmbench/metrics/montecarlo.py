@@ -62,7 +62,7 @@ def _llr(lp: np.ndarray, lq: np.ndarray) -> np.ndarray:
 
 
 def kl_from_log_densities(log_p: Any, log_q: Any, control_variate: bool = False) -> tuple[float, float]:
-    r"""$\widehat{\rm KL}(P\|Q) = \frac1n\sum_i L_i$, $L_i=\log p(X_i)-\log q(X_i)$, $X_i\sim P$: ``(value, stderr)``.
+    r"""$\widehat{\rm KL}(P\|Q)=\frac1n\sum_iL_i$, $L_i=\log\frac pq(X_i)$, $X_i\sim P$: ``(value, stderr)``.
 
     With ``control_variate`` the integrand is $L_i + e^{-L_i} - 1\ge0$ (same mean since $E_P[q/p]=1$;
     Schulman 2020's "k3" estimator). Unbiased; stderr = sample sd$/\sqrt n$.
@@ -87,7 +87,7 @@ def tv_from_log_densities(log_p: Any, log_q: Any) -> tuple[float, float]:
 
 
 def hellinger_sq_from_log_densities(log_p: Any, log_q: Any) -> tuple[float, float]:
-    r"""$\widehat{H^2} = \frac1n\sum_i\big(1-e^{-L_i/2}\big)$ with $X_i\sim P$: ``(value, stderr)`` (unbiased)."""
+    r"""$\widehat{H^2} = \frac1n\sum_i\big(1-e^{-L_i/2}\big)$, $X_i\sim P$: ``(value, stderr)`` (unbiased)."""
     lp, lq = _check_logs(log_p, log_q)
     vals = -np.expm1(-0.5 * _llr(lp, lq))
     return _mean_se(vals)
@@ -116,12 +116,12 @@ def _check_n(n: int, minimum: int = 2) -> int:
 def kl_monte_carlo(
     p: Any, q: Any, n: int = 100_000, seed: int = 0, control_variate: bool = False, metric: str = "kl"
 ) -> MetricRecord:
-    r"""${\rm KL}(P\|Q)$ by Monte Carlo with exact log-densities: $\frac1n\sum_i[\log p(X_i)-\log q(X_i)]$, $X_i\sim P$.
+    r"""${\rm KL}(P\|Q)$ by Monte Carlo, exact log-densities: $\frac1n\sum_i\log\frac pq(X_i)$, $X_i\sim P$.
 
     ``p`` and ``q`` have ``sample(n, generator)`` and ``log_prob(x)``. Unbiased, stderr $=\hat\sigma/\sqrt n$;
-    for small KL the relative error is about $\sqrt{2/(n\,{\rm KL})}$ (metrics-and-exact §4.2), or $O(n^{-1/2})$
-    with ``control_variate`` (see :func:`kl_from_log_densities`). ``metric`` labels the record (``kl`` when
-    ``p`` is the target, ``kl_reverse`` when it is the generated law).
+    for small KL the relative error is about $\sqrt{2/(n\,{\rm KL})}$ (metrics-and-exact §4.2), or
+    $O(n^{-1/2})$ with ``control_variate`` (see :func:`kl_from_log_densities`). ``metric`` labels the
+    record (``kl`` when ``p`` is the target, ``kl_reverse`` when it is the generated law).
     """
     n = _check_n(n)
     dim = _two_laws(p, q)
@@ -130,7 +130,16 @@ def kl_monte_carlo(
         value, se = kl_from_log_densities(log_prob(p, x, "p"), log_prob(q, x, "q"), control_variate)
     est = "mc-known-density" + (":control_variate=True" if control_variate else "")
     return make_record(
-        metric, value, se, lo=0.0, floor=0.0, floor_stderr=0.0, n=n, estimator=est, runtime_s=t(), dim=dim,
+        metric,
+        value,
+        se,
+        lo=0.0,
+        floor=0.0,
+        floor_stderr=0.0,
+        n=n,
+        estimator=est,
+        runtime_s=t(),
+        dim=dim,
         note="unbiased Monte Carlo with exact log-densities; floor 0 (the estimator is exactly 0 for P = Q)",
     )
 
@@ -163,8 +172,17 @@ def tv_monte_carlo(p: Any, q: Any, n: int = 100_000, seed: int = 0, method: str 
         else:
             raise SgmbenchError(f"unknown Monte Carlo TV method {method!r}; valid: mixture, p, q")
     return make_record(
-        "tv", value, se, lo=0.0, hi=1.0, floor=0.0, floor_stderr=0.0, n=n,
-        estimator=f"mc-known-density:method={method}", runtime_s=t(), dim=dim,
+        "tv",
+        value,
+        se,
+        lo=0.0,
+        hi=1.0,
+        floor=0.0,
+        floor_stderr=0.0,
+        n=n,
+        estimator=f"mc-known-density:method={method}",
+        runtime_s=t(),
+        dim=dim,
         note="unbiased Monte Carlo with exact log-densities; floor 0",
     )
 
@@ -189,6 +207,16 @@ def hellinger_monte_carlo(p: Any, q: Any, n: int = 100_000, seed: int = 0) -> Me
         h = math.sqrt(max(h2, 0.0))
         se = se2 / (2 * h) if h > 0 else math.nan
     return make_record(
-        "hellinger", h, se, lo=0.0, hi=1.0, floor=0.0, floor_stderr=0.0, n=n, estimator="mc-known-density",
-        runtime_s=t(), dim=dim, note="Monte Carlo with exact log-densities (H^2 unbiased); floor 0",
+        "hellinger",
+        h,
+        se,
+        lo=0.0,
+        hi=1.0,
+        floor=0.0,
+        floor_stderr=0.0,
+        n=n,
+        estimator="mc-known-density",
+        runtime_s=t(),
+        dim=dim,
+        note="Monte Carlo with exact log-densities (H^2 unbiased); floor 0",
     )

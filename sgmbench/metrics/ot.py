@@ -2,13 +2,15 @@ r"""W2 from samples: exact OT (POT), sliced W2, the Gaussian-fit (Bures) lower b
 
 Conventions: ``w2`` is $W_2$ (not squared), ``w2_sq`` its square, cost $\|x-y\|^2$.
 
-* :func:`w2_exact` / :func:`w2_sq_exact`: the plug-in $\widehat W_2^2=\min_\pi\sum_{ij}\pi_{ij}\|X_i-Y_j\|^2$ by POT's
+* :func:`w2_exact` / :func:`w2_sq_exact`: the plug-in $\widehat W_2^2=\min_\pi\sum_{ij}\pi_{ij}\|X_i-Y_j\|^2$
+  by POT's
   network simplex ``ot.emd2`` on ``ot.dist`` (uniform weights, ``numItermax`` raised to 1e9: the
   default 1e5 stops early at n ≈ 4000 with only a warning, ANCHORS §4.2). A solve that is not
   optimal raises :class:`SgmbenchError` (``strict=True``) or returns a record flagged not meaningful.
   Biased upward by the noise floor, which decays like $n^{-2/d}$ ($d\ge5$): in $d\ge10$ the floor
   exceeds most signals (metrics-and-exact §4.1).
-* :func:`sliced_w2`: $SW_2=(E_\theta W_2^2(\theta_\#P,\theta_\#Q))^{1/2}$ (POT ``ot.sliced_wasserstein_distance``,
+* :func:`sliced_w2`: $SW_2=(E_\theta W_2^2(\theta_\#P,\theta_\#Q))^{1/2}$ (POT
+  ``ot.sliced_wasserstein_distance``,
   seeded projections); floor $\approx 6/n$ in $SW_2^2$ in any $d$; $\sqrt d\,SW_2\le W_2$.
 * :func:`w2_bures_fit`: Bures W2 between moment-matched Gaussians: a lower bound on $W_2$ (Gelbrich
   1990), exact when both laws are Gaussian.
@@ -111,7 +113,12 @@ def _ot_meaningful(d: int) -> tuple[bool, str]:
 
 
 def w2_sq_exact(
-    x: Any, y: Any, num_iter_max: int = 10**9, strict: bool = True, max_n: int = OT_MAX_N, metric: str = "w2_sq"
+    x: Any,
+    y: Any,
+    num_iter_max: int = 10**9,
+    strict: bool = True,
+    max_n: int = OT_MAX_N,
+    metric: str = "w2_sq",
 ) -> MetricRecord:
     r"""Plug-in $\widehat W_2^2$ between two samples by exact OT (POT ``ot.emd2``), with a CLT standard error.
 
@@ -156,8 +163,10 @@ def w2_sq_exact(
     )
 
 
-def w2_exact(x: Any, y: Any, num_iter_max: int = 10**9, strict: bool = True, max_n: int = OT_MAX_N) -> MetricRecord:
-    r"""Plug-in $\widehat W_2$ (not squared) $=\sqrt{\widehat W_2^2}$; see :func:`w2_sq_exact` (stderr by the delta method)."""
+def w2_exact(
+    x: Any, y: Any, num_iter_max: int = 10**9, strict: bool = True, max_n: int = OT_MAX_N
+) -> MetricRecord:
+    r"""Plug-in $\widehat W_2=\sqrt{\widehat W_2^2}$ (not squared); see :func:`w2_sq_exact`."""
     return w2_sq_exact(x, y, num_iter_max, strict, max_n, metric="w2")
 
 
@@ -168,8 +177,10 @@ def _projections(d: int, n_projections: int, seed: int) -> np.ndarray:
     return ot.sliced.get_random_projections(d, n_projections, seed=seed)
 
 
-def sliced_w2(x: Any, y: Any, n_projections: int = 200, seed: int = 0, metric: str = "sliced_w2") -> MetricRecord:
-    r"""Sliced $SW_2=\big(\frac1L\sum_{l=1}^L W_2^2(\theta_{l\#}\hat P,\theta_{l\#}\hat Q)\big)^{1/2}$, $\theta_l$ uniform on $S^{d-1}$.
+def sliced_w2(
+    x: Any, y: Any, n_projections: int = 200, seed: int = 0, metric: str = "sliced_w2"
+) -> MetricRecord:
+    r"""Sliced $SW_2$: root mean of $W_2^2(\theta_\#\hat P,\theta_\#\hat Q)$ over seeded projections $\theta$.
 
     POT ``ot.sliced_wasserstein_distance(x, y, n_projections=L, p=2, projections=...)`` with projections
     drawn from ``seed`` (common random numbers across settings). $SW_2^2 \le W_2^2/d$ (metrics-and-exact §2),
@@ -180,7 +191,11 @@ def sliced_w2(x: Any, y: Any, n_projections: int = 200, seed: int = 0, metric: s
     """
     x, y = as_samples(x, "x"), as_samples(y, "y")
     d = check_same_dim(x, y)
-    if isinstance(n_projections, bool) or not isinstance(n_projections, (int, np.integer)) or n_projections < 2:
+    if (
+        isinstance(n_projections, bool)
+        or not isinstance(n_projections, (int, np.integer))
+        or n_projections < 2
+    ):
         raise SgmbenchError(f"n_projections must be an integer >= 2, got {n_projections!r}")
     with timer() as t:
         proj = _projections(d, int(n_projections), int(seed))
@@ -206,14 +221,32 @@ def sliced_w2(x: Any, y: Any, n_projections: int = 200, seed: int = 0, metric: s
     elif metric == "w2_sq":
         kind = "lower_bound"
         note = "d*SW2^2 <= W2^2 (population lower bound); " + note
-        return make_record(metric, d * sw2, d * se_sq, lo=0.0, n=x.shape[0], estimator=f"sliced:n_projections="
-                           f"{n_projections}", runtime_s=t(), dim=d, kind=kind, note=note)
+        return make_record(
+            metric,
+            d * sw2,
+            d * se_sq,
+            lo=0.0,
+            n=x.shape[0],
+            estimator=f"sliced:n_projections={n_projections}",
+            runtime_s=t(),
+            dim=d,
+            kind=kind,
+            note=note,
+        )
     elif metric != "sliced_w2":
         raise SgmbenchError(f"sliced W2 measures sliced_w2 (or bounds w2, w2_sq), not {metric!r}")
     se = se_sq / (2 * value) if value > 0 else math.nan
     return make_record(
-        metric, value, se, lo=0.0, n=x.shape[0], estimator=f"sliced:n_projections={n_projections}",
-        runtime_s=t(), dim=d, kind=kind, note=note,
+        metric,
+        value,
+        se,
+        lo=0.0,
+        n=x.shape[0],
+        estimator=f"sliced:n_projections={n_projections}",
+        runtime_s=t(),
+        dim=d,
+        kind=kind,
+        note=note,
     )
 
 
@@ -227,9 +260,10 @@ def _moments(x: np.ndarray) -> GaussianView:
 
 
 def w2_bures_fit(x: Any, y: Any = None, target: Any = None, metric: str = "w2") -> MetricRecord:
-    r"""$W_2$ between the Gaussians with the sample moments of ``x`` and of ``y`` (or ``target``'s exact ones).
+    r"""$W_2$ between Gaussians with the sample moments of ``x`` and ``y`` (or ``target``'s exact ones).
 
-    $$W_2^2\big(N(\bar x,\hat S_x),N(\bar y,\hat S_y)\big)=\|\bar x-\bar y\|^2+{\rm tr}\big(\hat S_x+\hat S_y-2(\hat S_x^{1/2}\hat S_y\hat S_x^{1/2})^{1/2}\big)$$
+    $$W_2^2\big(N(\bar x,\hat S_x),N(\bar y,\hat S_y)\big)=\|\bar x-\bar y\|^2+{\rm tr}\big(\hat S_x+\hat
+    S_y-2(\hat S_x^{1/2}\hat S_y\hat S_x^{1/2})^{1/2}\big)$$
     (the FID formula; POT ``ot.gaussian.empirical_bures_wasserstein_distance`` without its ``reg``),
     computed by :func:`~sgmbench.metrics.gaussian.bures_w2_sq`. By Gelbrich (1990, Math. Nachr. 147) this
     is a **lower bound** on $W_2(P,Q)$ for any laws with these moments (``kind="lower_bound"``), exact when
@@ -243,21 +277,27 @@ def w2_bures_fit(x: Any, y: Any = None, target: Any = None, metric: str = "w2") 
     if target is not None:
         exact_target = try_gaussian(target)
         if exact_target is None:
-            raise SgmbenchError(f"target {type(target).__name__} is not a known Gaussian; pass a sample y instead")
+            raise SgmbenchError(
+                f"target {type(target).__name__} is not a known Gaussian; pass a sample y instead"
+            )
         if exact_target.dim != x.shape[1]:
-            raise SgmbenchError(f"shape mismatch: x has dimension {x.shape[1]}, target has {exact_target.dim}")
+            raise SgmbenchError(
+                f"shape mismatch: x has dimension {x.shape[1]}, target has {exact_target.dim}"
+            )
     else:
         y = as_samples(y, "y")
         check_same_dim(x, y)
     d = x.shape[1]
     with timer() as t:
         if exact_target is not None:
+
             def fn(a):
                 return _bures_w2_sq_views(_moments(a), exact_target)
 
             value = fn(x)
             se = batch_means_stderr(fn, x)
         else:
+
             def fn(a, b):
                 return _bures_w2_sq_views(_moments(a), _moments(b))
 
@@ -272,7 +312,16 @@ def w2_bures_fit(x: Any, y: Any = None, target: Any = None, metric: str = "w2") 
     elif metric != "w2_sq":
         raise SgmbenchError(f"bures-fit measures w2 or w2_sq, not {metric!r}")
     return make_record(
-        metric, value, se, lo=0.0, n=x.shape[0], estimator=est, runtime_s=t(), dim=d, kind="lower_bound", note=note
+        metric,
+        value,
+        se,
+        lo=0.0,
+        n=x.shape[0],
+        estimator=est,
+        runtime_s=t(),
+        dim=d,
+        kind="lower_bound",
+        note=note,
     )
 
 
@@ -288,7 +337,11 @@ def components_1d(law: Any) -> list[tuple[float, float, float]]:
     Accepts a list of such triples, a Gaussian (:func:`~sgmbench.metrics._util.try_gaussian`), or an
     object with ``gaussian_components()`` returning ``[(weight, mean, eigenvalues, basis)]``.
     """
-    if isinstance(law, (list, tuple)) and law and all(isinstance(c, (list, tuple)) and len(c) == 3 for c in law):
+    if (
+        isinstance(law, (list, tuple))
+        and law
+        and all(isinstance(c, (list, tuple)) and len(c) == 3 for c in law)
+    ):
         comps = [(float(w), float(m), float(v)) for w, m, v in law]
     elif try_gaussian(law) is not None:
         g = try_gaussian(law)
@@ -360,7 +413,8 @@ def w2_semi_discrete_1d(x: Any, law: Any, metric: str = "w2") -> MetricRecord:
 
     $$W_2^2(\hat P_n,Q)=\sum_{i=1}^n\int_{(i-1)/n}^{i/n}\big(x_{(i)}-F_Q^{-1}(u)\big)^2du$$
     (the 1-D quantile coupling; metrics-and-exact §4.1 gives the Gaussian case in closed form). For a
-    mixture $\sum_kw_kN(\mu_k,s_k^2)$ each cell is $\sum_kw_k\int_{a_k}^{b_k}(x_{(i)}-\mu_k-s_kz)^2\phi(z)dz$ in closed
+    mixture $\sum_kw_kN(\mu_k,s_k^2)$ each cell is $\sum_kw_k\int_{a_k}^{b_k}(x_{(i)}-\mu_k-s_kz)^2\phi(z)dz$
+    in closed
     form (truncated-normal moments), with the quantiles $F_Q^{-1}(i/n)$ by bisection (derived by us).
     stderr: batch means. No second sample, so half the noise of the two-sample estimator.
     """
@@ -383,6 +437,13 @@ def w2_semi_discrete_1d(x: Any, law: Any, metric: str = "w2") -> MetricRecord:
     elif metric != "w2_sq":
         raise SgmbenchError(f"semi-discrete OT measures w2 or w2_sq, not {metric!r}")
     return make_record(
-        metric, value, se, lo=0.0, n=x.shape[0], estimator="semi-discrete-1d", runtime_s=t(), dim=1,
+        metric,
+        value,
+        se,
+        lo=0.0,
+        n=x.shape[0],
+        estimator="semi-discrete-1d",
+        runtime_s=t(),
+        dim=1,
         note="quantile coupling against the exact 1-D law",
     )

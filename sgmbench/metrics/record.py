@@ -67,8 +67,10 @@ class MetricRecord:
         return dataclasses.replace(self, note=f"{self.note}; {text}" if self.note else text)
 
 
-def normal_ci(value: float, stderr: float, lo: float = -math.inf, hi: float = math.inf) -> tuple[float, float]:
-    """The 95 % normal interval ``value ± 1.96·stderr``, clipped to ``[lo, hi]`` (``nan`` if ``stderr`` is)."""
+def normal_ci(
+    value: float, stderr: float, lo: float = -math.inf, hi: float = math.inf
+) -> tuple[float, float]:
+    """The 95 % normal interval ``value ± 1.96·stderr`` clipped to ``[lo, hi]`` (``nan`` if stderr is)."""
     if not math.isfinite(stderr):
         return math.nan, math.nan
     return max(lo, value - Z95 * stderr), min(hi, value + Z95 * stderr)
@@ -93,9 +95,7 @@ def exact_record(metric: str, value: float, tol: float = 0.0, **fields: Any) -> 
     value = float(value)
     fields.setdefault("floor", 0.0)
     fields.setdefault("floor_stderr", 0.0)
-    return MetricRecord(
-        metric, value, 0.0, value - tol, value + tol, exact=True, meaningful=True, **fields
-    )
+    return MetricRecord(metric, value, 0.0, value - tol, value + tol, exact=True, meaningful=True, **fields)
 
 
 @contextmanager

@@ -3,9 +3,11 @@ r"""TV from samples: equal-mass histograms (d ≤ 2) and a classifier two-sample
 Known densities are handled by :mod:`sgmbench.metrics.montecarlo` (unbiased, any d); Gaussian pairs by
 :mod:`sgmbench.metrics.gaussian` (exact).
 
-* :func:`tv_histogram`: $\widehat{\rm TV}=\tfrac12\sum_j|\hat p_j-\hat q_j|$ over $B$ cells of equal pooled mass.
+* :func:`tv_histogram`: $\widehat{\rm TV}=\tfrac12\sum_j|\hat p_j-\hat q_j|$ over $B$ cells of equal pooled
+  mass.
   Binning biases it *down* (data processing: binned TV ≤ TV), sampling noise *up*: for $P=Q$,
-  $E\widehat{\rm TV}\approx\sum_j\sqrt{r_j(1-r_j)(1/n+1/m)/(2\pi)}\le\sqrt{B/(\pi n)}$ (metrics-and-exact §4.3).
+  $E\widehat{\rm TV}\approx\sum_j\sqrt{r_j(1-r_j)(1/n+1/m)/(2\pi)}\le\sqrt{B/(\pi n)}$ (metrics-and-exact
+  §4.3).
 * :func:`tv_classifier`: held-out accuracy of a classifier between balanced samples gives
   ${\rm TV}\ge 2\,{\rm acc}-1$ (Bayes accuracy is $\tfrac12(1+{\rm TV})$; Lopez-Paz & Oquab 2017 for the C2ST;
   metrics-and-exact §2). Logistic regression on quadratic features is Bayes-optimal for Gaussian
@@ -68,20 +70,23 @@ def equal_mass_cells(pooled: np.ndarray, bins: int) -> np.ndarray:
 def histogram_tv_floor(cell_mass: np.ndarray, n: int, m: int) -> float:
     r"""Expected histogram TV between two samples ($n$, $m$ points) of one law with cell masses $r_j$.
 
-    $E\widehat{\rm TV}\approx\sum_j\sqrt{\frac{r_j(1-r_j)}{2\pi}\big(\frac1n+\frac1m\big)}$ (each $\hat p_j-\hat q_j$ is
-    approximately $N(0,r_j(1-r_j)(1/n+1/m))$ and $E|N(0,\sigma^2)|=\sigma\sqrt{2/\pi}$; metrics-and-exact §4.3).
+    $E\widehat{\rm TV}\approx\sum_j\sqrt{\frac{r_j(1-r_j)}{2\pi}\big(\frac1n+\frac1m\big)}$ (each $\hat
+    p_j-\hat q_j$ is
+    approximately $N(0,r_j(1-r_j)(1/n+1/m))$ and $E|N(0,\sigma^2)|=\sigma\sqrt{2/\pi}$; metrics-and-exact
+    §4.3).
     """
     r = np.asarray(cell_mass, float)
     return float(np.sum(np.sqrt(r * (1 - r) * (1.0 / n + 1.0 / m) / (2 * math.pi))))
 
 
 def tv_histogram(x: Any, y: Any, bins: int | None = None) -> MetricRecord:
-    r"""TV between the laws of ``x`` and ``y`` (d ≤ 2) from a histogram on equal-mass cells of the pooled sample.
+    r"""TV between the laws of ``x`` and ``y`` (d ≤ 2) from a histogram on equal-mass pooled cells.
 
     $$\widehat{\rm TV}=\tfrac12\sum_{j=1}^B\big|\hat p_j-\hat q_j\big|$$
     (metrics-and-exact §4.3). Default $B\approx n^{1/3}$ (a power of 2 in 2-D). The record's ``floor`` is the
     analytic floor of :func:`histogram_tv_floor` (the dispatcher replaces it by a measured one).
-    stderr (delta method, derived by us): $\tfrac12\big[{\rm Var}_P(s(X))/n+{\rm Var}_Q(s(Y))/m\big]^{1/2}$ with
+    stderr (delta method, derived by us): $\tfrac12\big[{\rm Var}_P(s(X))/n+{\rm Var}_Q(s(Y))/m\big]^{1/2}$
+    with
     $s$ the sign of $\hat p_j-\hat q_j$ on $X$'s cell.
     """
     x, y = as_samples(x, "x"), as_samples(y, "y")
@@ -105,8 +110,17 @@ def tv_histogram(x: Any, y: Any, bins: int | None = None) -> MetricRecord:
         se = 0.5 * math.sqrt(sign[cx].var(ddof=1) / n + sign[cy].var(ddof=1) / m)
         floor = histogram_tv_floor((p * n + q * m) / (n + m), n, m)
     return make_record(
-        "tv", value, se, lo=0.0, hi=1.0, floor=floor, n=n, estimator=f"histogram:bins={bins}", runtime_s=t(),
-        dim=d, note=f"{bins} equal-mass cells; binning biases down, noise up (analytic floor {floor:.3g})",
+        "tv",
+        value,
+        se,
+        lo=0.0,
+        hi=1.0,
+        floor=floor,
+        n=n,
+        estimator=f"histogram:bins={bins}",
+        runtime_s=t(),
+        dim=d,
+        note=f"{bins} equal-mass cells; binning biases down, noise up (analytic floor {floor:.3g})",
     )
 
 
@@ -120,7 +134,9 @@ def _classifier(model: str, seed: int):
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if model == "quadratic":
         return make_pipeline(
-            StandardScaler(), PolynomialFeatures(2, include_bias=False), StandardScaler(),
+            StandardScaler(),
+            PolynomialFeatures(2, include_bias=False),
+            StandardScaler(),
             LogisticRegression(max_iter=2000),
         )
     if model == "mlp":
@@ -141,7 +157,8 @@ def tv_classifier(
     C2ST: Lopez-Paz & Oquab 2017, ICLR). ``model``: ``quadratic`` (logistic regression on degree-2
     features, Bayes-optimal for Gaussian pairs), ``linear``, ``mlp`` (sklearn, 2×64), ``auto`` =
     quadratic for d ≤ 20, linear above. Both samples are cut to the same size; a ``test_fraction``
-    of each is held out. ``value = max(0, 2 acc - 1)``; stderr $=2\sqrt{{\rm acc}(1-{\rm acc})/n_{\rm test}}$ (binomial).
+    of each is held out. ``value = max(0, 2 acc - 1)``; stderr $=2\sqrt{{\rm acc}(1-{\rm acc})/n_{\rm test}}$
+    (binomial).
     """
     x, y = as_samples(x, "x"), as_samples(y, "y")
     d = check_same_dim(x, y)
@@ -152,7 +169,9 @@ def tv_classifier(
     n = min(x.shape[0], y.shape[0])
     n_test = int(round(n * test_fraction))
     if n_test < 10 or n - n_test < 10:
-        raise SgmbenchError(f"classifier TV needs at least 10 train and 10 test points per class, got n = {n}")
+        raise SgmbenchError(
+            f"classifier TV needs at least 10 train and 10 test points per class, got n = {n}"
+        )
     with timer() as t:
         rng = np.random.default_rng(seed)
         xi = rng.permutation(x.shape[0])[:n]
@@ -172,7 +191,15 @@ def tv_classifier(
         raw = 2 * acc - 1
         se = 2 * math.sqrt(max(acc * (1 - acc), 0.25 / (2 * n_test)) / (2 * n_test))
     rec = make_record(
-        "tv", max(raw, 0.0), se, lo=0.0, hi=1.0, n=n, estimator=f"classifier:model={model}", runtime_s=t(), dim=d,
+        "tv",
+        max(raw, 0.0),
+        se,
+        lo=0.0,
+        hi=1.0,
+        n=n,
+        estimator=f"classifier:model={model}",
+        runtime_s=t(),
+        dim=d,
         kind="lower_bound",
         note=f"TV >= 2 acc - 1 (held-out acc {acc:.4f} on {2 * n_test} points; raw {raw:.4g})",
     )

@@ -25,7 +25,11 @@ def failed(bound: str, setting: Setting, **ctx_kw) -> list[str]:
         ("chen2023-thm2", BASE.replace(process="ve-exp", horizon=1.0), ["forward process"]),
         ("chen2023-thm2", BASE.replace(grid="karras"), ["uniform steps"]),
         ("chen2023-thm2", BASE.replace(steps=10), ["step size"]),  # h L = 0.6 * 2 > 1
-        ("chen2023-thm2", BASE.replace(process="vp-linear", horizon=1.0), ["uniform steps"]),  # not uniform in u = B/2
+        (
+            "chen2023-thm2",
+            BASE.replace(process="vp-linear", horizon=1.0),
+            ["uniform steps"],
+        ),  # not uniform in u = B/2
         ("chen2023-cor3", BASE.replace(**ES), ["bounded support", "uniform steps", "step size"]),
         ("chen2023-cor3", BASE.replace(target="circle:dim=2,radius=1", early_stop=0.05), ["step size"]),
         ("chen2023-cor3", BASE.replace(target="circle:dim=2,radius=1", early_stop=0.05, steps=2000), []),
@@ -36,23 +40,41 @@ def failed(bound: str, setting: Setting, **ctx_kw) -> list[str]:
         ("gnz2025-w2", BASE, []),
         ("gnz2025-w2", BASE.replace(process="ve-exp", horizon=1.0, steps=200), []),
         ("gnz2025-w2", BASE.replace(sampler="euler-maruyama"), ["sampler"]),
-        ("gnz2025-w2", BASE.replace(target="mixture:dim=2,components=2,separation=4,var=0.5", steps=400),
-         ["strong log-concavity", "time regularity (A2)"]),
+        (
+            "gnz2025-w2",
+            BASE.replace(target="mixture:dim=2,components=2,separation=4,var=0.5", steps=400),
+            ["strong log-concavity", "time regularity (A2)"],
+        ),
         ("gnz2025-w2", BASE.replace(score="perturbed:kind=field,size=0.1"), ["score error along iterates"]),
         ("gnz2025-w2", BASE.replace(steps=5), ["step size"]),
         ("kfl2022-thm1", BASE, ["continuous time"]),
         ("llt2023-thm7.2", BASE, ["early stopping", "early stopping"]),
-        ("llt2023-thm7.2", BASE.replace(early_stop=0.5, grid="geometric"), ["early stopping"]),  # delta = 1 in LLT clock
-        ("llt2023-thm7.2", BASE.replace(target="mixture:dim=2,components=2,separation=4,var=0.5", **ES),
-         ["tails (Assumption 6)"]),
-        ("llt2023-thm7.2-hessian", BASE.replace(target="circle:dim=2,radius=1", **ES), ["Hessian bound (Assumption 3)"]),
+        (
+            "llt2023-thm7.2",
+            BASE.replace(early_stop=0.5, grid="geometric"),
+            ["early stopping"],
+        ),  # delta = 1 in LLT clock
+        (
+            "llt2023-thm7.2",
+            BASE.replace(target="mixture:dim=2,components=2,separation=4,var=0.5", **ES),
+            ["tails (Assumption 6)"],
+        ),
+        (
+            "llt2023-thm7.2-hessian",
+            BASE.replace(target="circle:dim=2,radius=1", **ES),
+            ["Hessian bound (Assumption 3)"],
+        ),
         ("conforti2025-kl", BASE, []),
         ("conforti2025-kl", BASE.replace(**ES), ["no early stopping", "fixed step size"]),
         ("strasman2025-kl", BASE.replace(target="circle:dim=2,radius=1"), ["finite Fisher information"]),
         ("lcl2024-score-error", BASE, ["empirical optimal score"]),
         ("early-stop-w2", BASE, ["early stopping"]),
         ("llt2023-early-stop-w2", BASE.replace(early_stop=0.8, grid="geometric"), ["delta <= 1"]),
-        ("gnz2025-gaussian-lower", BASE.replace(score="perturbed:kind=bias,size=0.1"), ["Gaussian data, exact score"]),
+        (
+            "gnz2025-gaussian-lower",
+            BASE.replace(score="perturbed:kind=bias,size=0.1"),
+            ["Gaussian data, exact score"],
+        ),
     ],
 )
 def test_assumption_checks(bound, setting, expected):

@@ -1,8 +1,8 @@
 """Every bound is >= the exactly measured value on Gaussian settings where its assumptions hold.
 
 The measured values come from the exact-law engine (sgmbench.exact via sgmbench.measure: Gaussian target,
-affine score, closed-form W2/KL/TV): no sampling noise, so a violation is a wrong constant or a wrong
-mapping of the paper's conventions, never noise.
+affine score, closed-form W2/KL/TV): no sampling noise, so a violation is a wrong constant or a wrong mapping
+of the paper's conventions, never noise.
 """
 
 from __future__ import annotations
@@ -25,35 +25,121 @@ from sgmbench.targets import get_target
 S = Setting
 SETTINGS = [
     S(target="gaussian:dim=4,mean=1,var=0.5", process="ou", horizon=6.0, steps=50),
-    S(target="gaussian:dim=4,mean=1,var=0.5", process="ou", horizon=6.0, steps=50, score="perturbed:kind=bias,size=0.1"),
-    S(target="gaussian:dim=4,mean=1,var=0.5", process="ou", horizon=6.0, steps=50, score="perturbed:kind=scale,size=0.1"),
-    S(target="gaussian:dim=3,mean=0.5,var=2,cond=10,rotate=true", process="ou", horizon=4.0, steps=200, prior="exact",
-      score="perturbed:kind=bias,size=0.3"),
-    S(target="gaussian:dim=2,mean=1,var=1", process="vp-constant:beta=4", horizon=3.0, steps=100,
-      score="perturbed:kind=bias,size=0.05"),
-    S(target="gaussian:dim=4,mean=1,var=0.5", process="vp-linear", horizon=1.0, steps=100, grid="benton",
-      early_stop=1e-3, score="perturbed:kind=bias,size=0.02", reference="early-stopped"),
-    S(target="gaussian:dim=5,mean=0.3,var=0.2,cond=20", process="vp-linear", horizon=1.0, steps=20, early_stop=1e-2,
-      prior="exact", reference="early-stopped"),
-    S(target="gaussian:dim=8,mean=0.5,var=2", process="ou", horizon=8.0, steps=64, grid="geometric", early_stop=1e-3,
-      score="perturbed:kind=bias,size=0.2", reference="early-stopped"),
+    S(
+        target="gaussian:dim=4,mean=1,var=0.5",
+        process="ou",
+        horizon=6.0,
+        steps=50,
+        score="perturbed:kind=bias,size=0.1",
+    ),
+    S(
+        target="gaussian:dim=4,mean=1,var=0.5",
+        process="ou",
+        horizon=6.0,
+        steps=50,
+        score="perturbed:kind=scale,size=0.1",
+    ),
+    S(
+        target="gaussian:dim=3,mean=0.5,var=2,cond=10,rotate=true",
+        process="ou",
+        horizon=4.0,
+        steps=200,
+        prior="exact",
+        score="perturbed:kind=bias,size=0.3",
+    ),
+    S(
+        target="gaussian:dim=2,mean=1,var=1",
+        process="vp-constant:beta=4",
+        horizon=3.0,
+        steps=100,
+        score="perturbed:kind=bias,size=0.05",
+    ),
+    S(
+        target="gaussian:dim=4,mean=1,var=0.5",
+        process="vp-linear",
+        horizon=1.0,
+        steps=100,
+        grid="benton",
+        early_stop=1e-3,
+        score="perturbed:kind=bias,size=0.02",
+        reference="early-stopped",
+    ),
+    S(
+        target="gaussian:dim=5,mean=0.3,var=0.2,cond=20",
+        process="vp-linear",
+        horizon=1.0,
+        steps=20,
+        early_stop=1e-2,
+        prior="exact",
+        reference="early-stopped",
+    ),
+    S(
+        target="gaussian:dim=8,mean=0.5,var=2",
+        process="ou",
+        horizon=8.0,
+        steps=64,
+        grid="geometric",
+        early_stop=1e-3,
+        score="perturbed:kind=bias,size=0.2",
+        reference="early-stopped",
+    ),
     S(target="gaussian:dim=3,mean=1,var=1", process="ve-exp:sigma_max=10", horizon=1.0, steps=100),
-    S(target="gaussian:dim=3,mean=1,var=1", process="ve-exp:sigma_max=10", horizon=1.0, steps=50, grid="karras",
-      early_stop=1e-3, score="perturbed:kind=bias,size=0.1", reference="early-stopped"),
-    S(target="gaussian:dim=2,mean=0,var=0.25", process="vp-cosine", horizon=0.99, steps=100, grid="log-snr",
-      early_stop=1e-3, reference="early-stopped"),
-    S(target="gaussian:dim=2,mean=1,var=1", process="subvp", horizon=1.0, steps=100, score="perturbed:kind=bias,size=0.1"),
+    S(
+        target="gaussian:dim=3,mean=1,var=1",
+        process="ve-exp:sigma_max=10",
+        horizon=1.0,
+        steps=50,
+        grid="karras",
+        early_stop=1e-3,
+        score="perturbed:kind=bias,size=0.1",
+        reference="early-stopped",
+    ),
+    S(
+        target="gaussian:dim=2,mean=0,var=0.25",
+        process="vp-cosine",
+        horizon=0.99,
+        steps=100,
+        grid="log-snr",
+        early_stop=1e-3,
+        reference="early-stopped",
+    ),
+    S(
+        target="gaussian:dim=2,mean=1,var=1",
+        process="subvp",
+        horizon=1.0,
+        steps=100,
+        score="perturbed:kind=bias,size=0.1",
+    ),
     S(target="gaussian:dim=4,mean=1,var=0.5", process="ou", horizon=6.0, steps=10),
-    S(target="gaussian:dim=16,mean=0.5,var=1", process="ou", horizon=5.0, steps=400, grid="geometric", early_stop=1e-2,
-      score="perturbed:kind=bias,size=0.01,schedule=sigma2", reference="early-stopped"),
-    S(target="gaussian:dim=1,mean=2,var=0.1", process="vp-constant:beta=1", horizon=12.0, steps=300,
-      score="perturbed:kind=scale,size=0.05", prior="exact"),
+    S(
+        target="gaussian:dim=16,mean=0.5,var=1",
+        process="ou",
+        horizon=5.0,
+        steps=400,
+        grid="geometric",
+        early_stop=1e-2,
+        score="perturbed:kind=bias,size=0.01,schedule=sigma2",
+        reference="early-stopped",
+    ),
+    S(
+        target="gaussian:dim=1,mean=2,var=0.1",
+        process="vp-constant:beta=1",
+        horizon=12.0,
+        steps=300,
+        score="perturbed:kind=scale,size=0.05",
+        prior="exact",
+    ),
 ]
 
 MUST_APPLY = {
-    "chen2023-thm2", "benton2024-thm1", "gnz2025-w2", "conforti2025-kl", "strasman2025-kl", "early-stop-w2",
+    "chen2023-thm2",
+    "benton2024-thm1",
+    "gnz2025-w2",
+    "conforti2025-kl",
+    "strasman2025-kl",
+    "early-stop-w2",
     "llt2023-early-stop-w2",
-}  # fmt: skip
+}
 
 
 def _rows(setting):
@@ -95,12 +181,14 @@ def test_gnz_uses_the_error_along_the_iterates_for_an_affine_score(all_rows):
 
 
 def _llt_grid(process, T_llt: float, delta_llt: float, c: float) -> torch.Tensor:
-    """Lee-Lu-Tan's case-2 schedule h = c / max(u, 1/u) in their clock u = 2t (OU), as forward times t."""
-    u = [T_llt]
-    while u[-1] > delta_llt:
-        h = c / max(u[-1], 1.0 / u[-1])
-        u.append(max(u[-1] - h, delta_llt) if u[-1] - h > delta_llt * (1 + 1e-9) else delta_llt)
-    return torch.tensor(u, dtype=torch.float64) / 2.0
+    """Lee-Lu-Tan's case-2 schedule h = c / max(u, 1/u) in their clock u = B(t) (= 2t for OU)."""
+    from sgmbench.bounds.llt import schedule
+
+    grid = schedule(process, T_llt / 2, delta_llt / 2, c, case=2)
+    u = 2 * grid
+    h = u[:-1] - u[1:]
+    assert torch.all(h <= c / torch.maximum(u[:-1], 1 / u[:-1]) * (1 + 1e-6))
+    return grid
 
 
 def test_llt_theorem_7_2_applies_and_holds_on_its_own_schedule():
@@ -123,7 +211,8 @@ def test_llt_theorem_7_2_applies_and_holds_on_its_own_schedule():
 
 
 def test_llt_score_condition_is_sigma_scaled():
-    """eps_sigma = max_k sigma_{t_k}^2 eps_{t_k}: a sigma^-2-scheduled bias of size s has eps_sigma = s exactly."""
+    """eps_sigma = max_k sigma_{t_k}^2 eps_{t_k}: a sigma^-2-scheduled bias of size s has eps_sigma = s
+    exactly."""
     from sgmbench.bounds.llt import _llt_quantities
 
     target = get_target("gaussian:dim=2,mean=0,var=0.5")
@@ -137,7 +226,10 @@ def test_llt_score_condition_is_sigma_scaled():
 def test_early_stopping_bounds_against_exact_gaussian_values():
     from sgmbench.bounds.early_stopping import early_stop_w2_gaussian
 
-    for spec, proc, delta in [("gaussian:dim=5,mean=1,var=0.3,cond=5", "vp-linear", 0.01), ("gaussian:dim=2,mean=3,var=4", "ou", 0.2)]:
+    for spec, proc, delta in [
+        ("gaussian:dim=5,mean=1,var=0.3,cond=5", "vp-linear", 0.01),
+        ("gaussian:dim=2,mean=3,var=4", "ou", 0.2),
+    ]:
         target, process = get_target(spec), get_process(proc)
         score = build_score("exact", target, process)
         from sgmbench.grids import make_grid
@@ -148,7 +240,9 @@ def test_early_stopping_bounds_against_exact_gaussian_values():
         ref0, refd = reference_law(target, process, 0.0), reference_law(target, process, delta)
         from sgmbench.metrics.gaussian import w2_diag
 
-        assert exact == pytest.approx(w2_diag(ref0.mean.numpy(), ref0.var.numpy(), refd.mean.numpy(), refd.var.numpy()), rel=1e-10)
+        assert exact == pytest.approx(
+            w2_diag(ref0.mean.numpy(), ref0.var.numpy(), refd.mean.numpy(), refd.var.numpy()), rel=1e-10
+        )
         assert get_bound("early-stop-w2").evaluate(ctx).value >= exact
         resc = early_stop_w2_gaussian(ctx.constants, process, delta, rescaled=True)
         llt = get_bound("llt2023-early-stop-w2").evaluate(ctx)

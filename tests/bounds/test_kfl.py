@@ -1,9 +1,10 @@
-"""Kwon–Fan–Lee Theorem 1: equality for an isotropic Gaussian with exact score + constant bias (continuous time).
+"""Kwon–Fan–Lee Theorem 1: equality for an isotropic Gaussian with exact score + constant bias (continuous
+time).
 
-bounds-wasserstein.md §2.3: with q_T = p_T the synchronous difference of the model and the exact reverse
-SDE is deterministic, D(delta) = c int_delta^T g^2 I(t) dt, so W2(p_delta, q_delta) = |c| int g^2 I and
-Theorem 1 is attained. The continuous-time W2 is computed here in closed form (OU, isotropic N(mu, lam I)):
-I(t) = (alpha_t / alpha_delta) (Sigma_delta / Sigma_t), Sigma_t = e^{-2t} lam + 1 - e^{-2t}, and with u = e^{-t}
+bounds-wasserstein.md §2.3: with q_T = p_T the synchronous difference of the model and the exact reverse SDE
+is deterministic, D(delta) = c int_delta^T g^2 I(t) dt, so W2(p_delta, q_delta) = |c| int g^2 I and Theorem 1
+is attained. The continuous-time W2 is computed here in closed form (OU, isotropic N(mu, lam I)): I(t) =
+(alpha_t / alpha_delta) (Sigma_delta / Sigma_t), Sigma_t = e^{-2t} lam + 1 - e^{-2t}, and with u = e^{-t}
 int_delta^T 2 e^{-t} / Sigma_t dt = int_{e^-T}^{e^-delta} 2 / (1 + (lam - 1) u^2) du (arctan / artanh).
 """
 
@@ -71,8 +72,14 @@ def test_closed_form_is_the_continuous_time_limit_of_the_exact_sampler():
     ref = reference_law(target, process, delta)
     shifts, verr = [], []
     for N in (4000, 8000):
-        law = exact_law(target, process, make_grid("uniform", process, T, delta, N), "exponential-integrator", score,
-                        prior="exact")  # fmt: skip
+        law = exact_law(
+            target,
+            process,
+            make_grid("uniform", process, T, delta, N),
+            "exponential-integrator",
+            score,
+            prior="exact",
+        )
         shifts.append(float((law.mean - ref.mean).norm()))
         verr.append(float((law.var.sqrt() - ref.var.sqrt()).norm()))
     truth = ou_bias_w2_closed_form(lam, c, T, delta)
@@ -145,5 +152,17 @@ def test_one_sided_lipschitz_of_affine_score_is_top_eigenvalue():
     ctx = _ctx(target, process, 1.0, 0.01, score, "exact")
     t = 0.3
     a, _ = score.affine(t)
-    assert float(ctx.score_one_sided_lipschitz(torch.tensor([t], dtype=DT))[0]) == pytest.approx(float(a.max()), rel=1e-12)
+    assert float(ctx.score_one_sided_lipschitz(torch.tensor([t], dtype=DT))[0]) == pytest.approx(
+        float(a.max()), rel=1e-12
+    )
     assert np.isfinite(get_bound("kfl2022-thm1").evaluate(ctx).value)
+
+
+def test_kfl_inapplicable_when_the_score_error_is_not_integrable_at_zero():
+    """A sigma_t^-2-scheduled bias has int g^2 I sqrt(b) = +inf on [0, T]: no finite value is reported."""
+    target = get_target("gaussian:dim=2,mean=0,var=1")
+    process = get_process("ou")
+    score = build_score("perturbed:kind=bias,size=0.01,schedule=sigma2", target, process)
+    res = get_bound("kfl2022-thm1").evaluate(_ctx(target, process, 3.0, 0.0, score, "exact"))
+    assert not res.applicable and res.failed[-1].name == "score error integrable"
+    assert get_bound("kfl2022-thm1").evaluate(_ctx(target, process, 3.0, 1e-3, score, "exact")).applicable

@@ -24,8 +24,17 @@ NAMES = available_bounds()
 
 
 def test_registry_lists_every_paper():
-    prefixes = {"chen2023", "benton2024", "gnz2025", "kfl2022", "llt2023", "conforti2025", "strasman2025", "lcl2024",
-                "early-stop"}  # fmt: skip
+    prefixes = {
+        "chen2023",
+        "benton2024",
+        "gnz2025",
+        "kfl2022",
+        "llt2023",
+        "conforti2025",
+        "strasman2025",
+        "lcl2024",
+        "early-stop",
+    }
     assert {n.split("-")[0] if not n.startswith("early-stop") else "early-stop" for n in NAMES} == prefixes
 
 
@@ -45,8 +54,13 @@ def test_entry_metadata(name):
 
 
 def test_constant_parameter_scales_only_unspecified_terms():
-    s = Setting(target="gaussian:dim=2,mean=1,var=0.5", process="ou", horizon=6.0, steps=50,
-                score="perturbed:kind=bias,size=0.1")  # fmt: skip
+    s = Setting(
+        target="gaussian:dim=2,mean=1,var=0.5",
+        process="ou",
+        horizon=6.0,
+        steps=50,
+        score="perturbed:kind=bias,size=0.1",
+    )
     ctx = BoundContext.from_setting(s)
     one = get_bound("chen2023-thm2").evaluate(ctx)
     two = bounds.create("chen2023-thm2:constant=2").evaluate(ctx)
@@ -68,8 +82,16 @@ def test_h_and_N_exponents_convert():
 
 
 def test_bounds_table_rows():
-    s = Setting(target="gaussian:dim=3,mean=1,var=0.5", process="ou", horizon=6.0, steps=64, early_stop=1e-3,
-                grid="geometric", reference="early-stopped", score="perturbed:kind=bias,size=0.05")  # fmt: skip
+    s = Setting(
+        target="gaussian:dim=3,mean=1,var=0.5",
+        process="ou",
+        horizon=6.0,
+        steps=64,
+        early_stop=1e-3,
+        grid="geometric",
+        reference="early-stopped",
+        score="perturbed:kind=bias,size=0.05",
+    )
     measured = {"kl": {"value": 0.01, "exact": True}, "w2": 0.05, "tv@early-stopped": 0.02}
     rows = bounds_table(s, measured)
     json.dumps(rows, allow_nan=False)

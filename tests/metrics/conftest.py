@@ -31,7 +31,7 @@ class Mixture1D:
         x = np.asarray(x, float).reshape(-1)
         comp = stats.norm.logpdf(x[:, None], self.mu, self.s) + np.log(self.w)
         m = comp.max(axis=1, keepdims=True)
-        return torch.from_numpy((m[:, 0] + np.log(np.exp(comp - m).sum(axis=1))))
+        return torch.from_numpy(m[:, 0] + np.log(np.exp(comp - m).sum(axis=1)))
 
     def pdf(self, x):
         return float(np.sum(self.w * stats.norm.pdf(x, self.mu, self.s)))
@@ -51,9 +51,12 @@ def quad_kl(p: Mixture1D, q: Mixture1D) -> float:
 
 
 def quad_tv(p: Mixture1D, q: Mixture1D) -> float:
-    return 0.5 * integrate.quad(
-        lambda x: abs(p.pdf(x) - q.pdf(x)), -30, 30, limit=400, epsabs=1e-13, points=[*p.mu, *q.mu]
-    )[0]
+    return (
+        0.5
+        * integrate.quad(
+            lambda x: abs(p.pdf(x) - q.pdf(x)), -30, 30, limit=400, epsabs=1e-13, points=[*p.mu, *q.mu]
+        )[0]
+    )
 
 
 def quad_hellinger(p: Mixture1D, q: Mixture1D) -> float:
