@@ -122,29 +122,52 @@ def geometric(process, horizon: float, delta: float, num_steps: int) -> torch.Te
     source="Benton et al. 2024 (arXiv 2308.03686) Cor. 1; concrete form derived in bounds-tv-kl.md §3.3",
 )
 def benton(process, horizon: float, delta: float, num_steps: int, split: float = 1.0) -> torch.Tensor:
-    r"""Benton et al. 2024 Corollary 1 grid, in forward time.
+    r"""Benton et al. 2024 Corollary 1 grid, built in the OU clock $\tau(t) = \tfrac12\log(1 + \rho_t)$.
 
-    With $M = \lfloor N/2\rfloor$: $t_k = T - k(T - s)/M$ for $k \le M$ (uniform from $T$ to the split
-    $s = 1$) and $t_k = s\,(\delta/s)^{(k-M)/(N-M)}$ for $M \le k \le N$ (geometric from $s$ to $\delta$).
-    Then $\kappa \approx 2\max(T - s, \log(s/\delta))/N$ (bounds-tv-kl.md §3.3, derived from the
-    paper's description). If $T \le s$ all $N$ steps are geometric from $T$ to $\delta$; needs
-    $0 < \delta < s$.
+    Benton et al. state it for the OU process $dX = -X\,dt + \sqrt2\,dW$, for which
+    $\rho_t = e^{2t} - 1$, i.e. $\tau(t) = t$. Any linear process is that OU process run in the clock
+    $\tau(t)$ (same $\sigma_t/\alpha_t$, hence the same reverse dynamics up to the scaling $\alpha_t$;
+    derived by us), so the grid is defined in $\tau$ and mapped back with ``process.time_at_snr``.
+    With $M = \lfloor N/2\rfloor$: $\tau_k = \tau_T - k(\tau_T - s)/M$ for $k \le M$ (uniform from
+    $\tau_T$ to the split $s = 1$) and $\tau_k = s\,(\tau_\delta/s)^{(k-M)/(N-M)}$ for $M \le k \le N$
+    (geometric from $s$ to $\tau_\delta$). Then $\kappa \approx 2\max(\tau_T - s, \log(s/\tau_\delta))/N$
+    (bounds-tv-kl.md §3.3, derived from the paper's description). If $\tau_T \le s$ all $N$ steps
+    are geometric; needs $0 < \tau_\delta < s$.
     """
     T, d, N = _check_inputs(horizon, delta, num_steps, need_positive_delta=True)
     s = float(split)
     if not (math.isfinite(s) and s > 0):
         raise SgmbenchError(f"benton grid: split must be finite and > 0, got {split!r}")
-    if d >= s:
-        raise SgmbenchError(f"benton grid: delta ({d}) must be < split ({s})")
+    tau_T, tau_d = float(ou_equivalent_time(process, T)), float(ou_equivalent_time(process, d))
+    if tau_d >= s:
+        raise SgmbenchError(
+            f"benton grid: delta ({d}) is at OU time {tau_d:.3g}, which must be < split ({s})"
+        )
     M = N // 2
-    if T <= s or M == 0:
-        return geometric(process, T, d, N)
-    k = torch.arange(M + 1, dtype=DTYPE)
-    head = T - k * (T - s) / M
-    j = torch.arange(1, N - M + 1, dtype=DTYPE)
-    tail = s * torch.exp(j / (N - M) * math.log(d / s))
-    head[-1] = s
-    return _finish(torch.cat([head, tail]), T, d)
+    if tau_T <= s or M == 0:
+        k = torch.arange(N + 1, dtype=DTYPE)
+        taus = tau_T * torch.exp(k / N * math.log(tau_d / tau_T))
+    else:
+        k = torch.arange(M + 1, dtype=DTYPE)
+        head = tau_T - k * (tau_T - s) / M
+        head[-1] = s
+        j = torch.arange(1, N - M + 1, dtype=DTYPE)
+        tail = s * torch.exp(j / (N - M) * math.log(tau_d / s))
+        taus = torch.cat([head, tail])
+    times = torch.empty(N + 1, dtype=DTYPE)
+    if N > 1:
+        times[1:-1] = process.time_at_snr(1.0 / torch.expm1(2 * taus[1:-1]), t_max=T)
+    return _finish(times, T, d)
+
+
+def ou_equivalent_time(process, t) -> torch.Tensor:
+    r"""OU-equivalent time $\tau(t) = \tfrac12\log(1 + \rho_t)$, $\rho_t = \sigma_t^2/\alpha_t^2$ (derived by us).
+
+    The OU process $dX = -X\,dt + \sqrt2\,dW$ has $\rho_\tau = e^{2\tau} - 1$; a process with the same
+    $\rho$ at time $t$ is that OU process at time $\tau(t)$ up to the deterministic scaling $\alpha_t$.
+    For ``ou`` itself $\tau(t) = t$; for VP, $\tau = \tfrac12\int_0^t\beta$.
+    """
+    return 0.5 * torch.log1p(process.rho(t))
 
 
 def _noise_level(process, t) -> torch.Tensor:

@@ -25,6 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">"]
+BOUND_STYLES = [":", "-.", (0, (5, 2, 1, 2, 1, 2)), (0, (1, 3))]
 AXIS_LABELS = {
     "steps": "number of steps $N$",
     "h": "step size $h = (T-\\delta)/N$ (forward time)",
@@ -98,9 +99,11 @@ def rate_figure(
     d = d[np.isfinite(d["value"].astype(float))]
     if logy:
         d = d[d["value"] > 0]
-    cols = sorted(d[col].dropna().unique(), key=str) if col else [None]
-    rows = sorted(d[row].dropna().unique(), key=str) if row else [None]
-    hues = sorted(d[hue].dropna().unique(), key=str) if hue else [None]
+    cols = sorted(d[col].dropna().unique(), key=_order) if col else [None]
+    rows = sorted(d[row].dropna().unique(), key=_order) if row else [None]
+    hues = sorted(d[hue].dropna().unique(), key=_order) if hue else [None]
+    bound_names = sorted(bounds["bound"].unique()) if bounds is not None and not bounds.empty else []
+    dashes = dict(zip(bound_names, BOUND_STYLES * (len(bound_names) // len(BOUND_STYLES) + 1)))
     palette = dict(zip(hues, sns.color_palette("colorblind", max(len(hues), 1))))
     markers = dict(zip(hues, MARKERS * (len(hues) // len(MARKERS) + 1)))
     fig, axes = plt.subplots(
@@ -166,7 +169,7 @@ def rate_figure(
                             ax.plot(
                                 bsub[x],
                                 bsub["bound_value"],
-                                ":",
+                                linestyle=dashes[bname],
                                 lw=1.3,
                                 color=palette[hv],
                                 label=f"{bname} bound" + (f" ({hv})" if hue else ""),
@@ -190,6 +193,14 @@ def rate_figure(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _order(value):
+    """Sort key: numbers numerically (1, 4, 16, 64), then everything else as text."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
 
 
 def _data_ticks(ax, values: pd.Series) -> None:

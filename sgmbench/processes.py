@@ -126,10 +126,12 @@ class ForwardProcess:
             hi_t *= 2.0
         else:
             raise SgmbenchError(f"{self.name}: SNR {snr!r} is not reached by any time")
-        lo = torch.zeros_like(target)
+        # Bisection on a log scale while the bracket spans orders of magnitude (so tiny times, e.g.
+        # 1e-40 near the end of a Karras grid, keep their relative precision), arithmetic after.
+        lo = torch.full_like(target, hi_t * 1e-280)
         hi = torch.full_like(target, hi_t)
-        for _ in range(100):
-            mid = (lo + hi) / 2
+        for _ in range(200):
+            mid = torch.where(hi > 4 * lo, torch.sqrt(lo * hi), (lo + hi) / 2)
             below = torch.log(self.rho(mid)) < target
             lo = torch.where(below, mid, lo)
             hi = torch.where(below, hi, mid)
@@ -360,8 +362,14 @@ class VPCosine(VarPreserving):
         return math.pi / (1 + self.s) * torch.tan(self._phase(t))
 
     def integrated_beta(self, t):
-        # B(t) = -log alpha_bar(t) = -2 log cos(phase(t)) + 2 log cos(phase(0))
-        return -2.0 * torch.log(torch.cos(self._phase(t))) + 2.0 * math.log(math.cos(float(self._phase(0.0))))
+        r"""$B(t) = -\log\bar\alpha(t) = -2\log\frac{\cos(b+\epsilon)}{\cos b}$, $b$ = phase(0), $\epsilon = \frac{t}{1+s}\frac\pi2$.
+
+        Written without cancellation as $-2\,{\rm log1p}(-2\sin^2(\epsilon/2) - \tan b\,\sin\epsilon)$,
+        so that $B(t) \approx \beta(0)t$ keeps its relative precision for tiny $t$.
+        """
+        eps = as_time(t) / (1 + self.s) * (math.pi / 2)
+        tan_b = math.tan(float(self._phase(0.0)))
+        return -2.0 * torch.log1p(-2.0 * torch.sin(eps / 2) ** 2 - tan_b * torch.sin(eps))
 
     def check_horizon(self, horizon: float) -> float:
         T = check_positive("horizon T", horizon)

@@ -85,8 +85,16 @@ def test_benton_structure_and_kappa(N):
 
 
 def test_benton_short_horizon_is_geometric():
-    p = get_process("vp-linear")
-    assert torch.equal(benton(p, 1.0, 1e-3, 8), make_grid("geometric", p, 1.0, 1e-3, 8))
+    """An OU horizon below the split (tau_T <= 1) gives an all-geometric grid (for ``ou``, tau(t) = t)."""
+    p = get_process("ou")
+    assert torch.allclose(benton(p, 0.8, 1e-3, 8), make_grid("geometric", p, 0.8, 1e-3, 8), rtol=1e-12)
+
+
+def test_benton_grid_lives_in_the_ou_clock():
+    """vp-constant:beta=4 is ``ou`` run twice as fast (tau = 2t), so its Benton grid is ou's grid halved."""
+    fast = make_grid("benton", get_process("vp-constant:beta=4"), 4.0, 1e-3, 40)
+    ou = make_grid("benton", get_process("ou"), 8.0, 2e-3, 40)
+    assert torch.allclose(fast, ou / 2, rtol=1e-10)
 
 
 def test_karras_matches_k_diffusion_formula_for_edm():

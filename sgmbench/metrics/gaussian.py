@@ -1,7 +1,8 @@
 r"""Exact W2, KL, Hellinger and TV between Gaussian laws (no sampling; float64).
 
 Conventions (``DESIGN.md``): $W_2$ is not squared; ${\rm KL}(P\|Q)$ in nats;
-${\rm TV}=\sup_A|P(A)-Q(A)|\in[0,1]$; Hellinger $H$ with $H^2 = 1-{\rm BC}$, ${\rm BC}=\int\sqrt{pq}$, so $H\in[0,1]$.
+${\rm TV}=\sup_A|P(A)-Q(A)|\in[0,1]$; Hellinger $H$ with $H^2 = 1-{\rm BC}$, ${\rm BC}=\int\sqrt{pq}$,
+so $H\in[0,1]$.
 
 Two families of functions:
 
@@ -454,10 +455,10 @@ def quadratic_form_abs_mean(a: Any, b: Any, c: float) -> float:
     r"""$E\big|\sum_i a_iZ_i^2 + b_iZ_i + c\big|$ for iid $Z_i\sim N(0,1)$, by inverting the CF.
 
     $$E|L| = \frac2\pi\int_0^\infty\frac{1-{\rm Re}\,\varphi(t)}{t^2}dt$$
-    (a standard identity, e.g. Hsu 1951), with $1-{\rm Re}\,e^{w} = 2\sin^2(\tfrac12{\rm Im}\,w) - \cos({\rm
-    Im}\,w)\,
-    {\rm expm1}({\rm Re}\,w)$ to avoid cancellation near $t=0$, and the same head/tail scheme as
-    :func:`quadratic_form_sf0` (derived by us). Relative accuracy ~1e-10.
+    (take expectations in $|x| = \frac2\pi\int_0^\infty(1-\cos tx)\,t^{-2}dt$), with
+    $1-{\rm Re}\,e^{w} = 2\sin^2(\tfrac12{\rm Im}\,w) - \cos({\rm Im}\,w)\,{\rm expm1}({\rm Re}\,w)$ to avoid
+    cancellation near $t=0$, and the head/tail scheme of :func:`quadratic_form_sf0` (derived by us).
+    Relative accuracy ~1e-10.
     """
     a, b = as_vector(a, "a"), as_vector(b, "b")
     sd = math.sqrt(float(np.sum(2 * a * a + b * b)))

@@ -95,7 +95,7 @@ def entropy_knn(x: Any, k: int = 1) -> tuple[float, float]:
     r"""Kozachenko–Leonenko differential entropy (nats) of the law of ``x``: ``(value, stderr)``.
 
     $\hat H=\psi(n)-\psi(k)+\log V_d+\frac dn\sum_i\log\rho_k(i)$ (Kozachenko & Leonenko 1987; the
-    $\psi$ form as in Kraskov et al. 2004 eq. 20). stderr: per-point sd$/\sqrt n$.
+    $\psi$ form as in Kraskov, Stögbauer & Grassberger 2004). stderr: per-point sd$/\sqrt n$.
     """
     x = as_samples(x, "x")
     k = _check_k(k, x.shape[0])

@@ -126,7 +126,8 @@ def w2_sq_exact(
     (network simplex, Bonneel et al. 2011, via POT; ``numItermax`` 1e9). ``result_code`` must be
     OPTIMAL: otherwise :class:`SgmbenchError` (``strict``) or a record with ``meaningful=False``.
     stderr$^2={\rm Var}(u)/n+{\rm Var}(v)/m$ with $(u,v)$ the optimal dual potentials: the CLT for the
-    empirical transport cost when $P\ne Q$ (del Barrio & Loubes 2019, Ann. Probab. 47(2), Thm 4.1);
+    empirical transport cost when $P\ne Q$ (del Barrio & Loubes 2019, Ann. Probab.; two-sample form: del
+    Barrio, González-Sanz & Loubes 2021, hal-03136113);
     it describes the fluctuation around $E\widehat W_2^2$, whose bias is the noise floor.
     """
     x, y = as_samples(x, "x"), as_samples(y, "y")
