@@ -122,11 +122,11 @@ def _prior_moments(parts: _Parts, process, horizon: float, prior) -> tuple[torch
 # Affine score on a set of times
 # ------------------------------------------------------------------------------------------------
 def _is_exact(score, target, process) -> bool:
-    """``None``/``"exact"``, or an ``ExactScore`` built for this very target and process."""
+    """``None``/``"exact"``, or a score with ``is_exact`` (the target's own) built for this very target and process."""
     if score is None or (isinstance(score, str) and score == "exact"):
         return True
     return (
-        type(score).__name__ == "ExactScore"
+        getattr(score, "is_exact", False)
         and getattr(score, "target", None) is target
         and getattr(score, "process", None) is process
     )

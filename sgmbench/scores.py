@@ -44,6 +44,7 @@ class Score:
     """Base class: subclasses implement ``evaluate`` (and ``affine``/``error_sq`` where they can)."""
 
     name = "score"
+    is_exact = False  # True only for the target's own score (exact-law fast path)
 
     def __init__(self, target, process, **params: Any):
         self.target = target
@@ -138,6 +139,7 @@ class ExactScore(Score):
     r"""$s(x,t) = \nabla\log p_t(x)$, the target's own noised score; $\varepsilon_t^2 = 0$ exactly."""
 
     name = "exact"
+    is_exact = True
 
     def __init__(self, target, process, seed: int = 0):
         super().__init__(target, process)
