@@ -24,8 +24,8 @@ a one-dimensional integral when the state is one-dimensional:
   pointwise lower bound $\|Y - X\| \ge {\rm dist}(Y, S_R)$ and maps a rotation-invariant law to the
   uniform one).
 
-The integral is the trapezoidal rule on a uniform grid whose spacing is a third of the kernel width
-$\eta_k$ (divided by the largest slope of $c_{k+1}$ where there is mass), which for these smooth, rapidly
+The integral is the trapezoidal rule on a uniform grid whose spacing is a third (``radial2``: a quarter,
+with an end correction at $\rho = 0$) of the kernel width $\eta_k$ (divided by the largest slope of $c_{k+1}$ where there is mass), which for these smooth, rapidly
 decaying integrands is accurate to many digits (checked against the exact Gaussian recursion of
 :mod:`sgmbench.exact`: ``tests/test_study_tv_kl_rates.py``); only sources within ``tail`` kernel widths
 of a target point contribute (banded sum). The grid follows the mass (range and spacing are re-chosen at
@@ -102,11 +102,11 @@ def log_ive0(z: np.ndarray) -> np.ndarray:
 
 def kernel(kind: str, x: np.ndarray, c: np.ndarray, eta: float) -> np.ndarray:
     """$K_\\eta(x \\mid c)$ (0 where ``x <= 0`` for the radial kinds)."""
+    if kind == "line":
+        return np.exp(-0.5 * ((x - c) / eta) ** 2) * (1.0 / (eta * math.sqrt(2 * math.pi)))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         out = np.exp(log_kernel(kind, x, c, eta))
-    if kind != "line":
-        out = np.where(x > 0, out, 0.0)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0)
+    return np.where(x > 0, out, 0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -210,9 +210,9 @@ def run_chain(
     final_range: tuple[float, float] | None = None,
     final_dx: float | None = None,
     *,
-    ratio: float = 4.0,
+    ratio: float | None = None,
     tail: float = 9.0,
-    tiny: float = 1e-17,
+    tiny: float = 1e-30,
     max_points: int = 400_000,
     max_slope: float = 64.0,
 ) -> tuple[Density, dict[str, Any]]:
@@ -220,6 +220,8 @@ def run_chain(
     support and ``final_range`` with spacing at most ``final_dx``. Returns the final density and
     diagnostics (``mass_defect``: the largest $|\int p_k - 1|$, ``max_points``, ``runtime_s``)."""
     t0 = time.perf_counter()
+    if ratio is None:
+        ratio = 4.0 if chain.kind == "radial2" else 3.0
     n = chain.r.size
     radial = chain.kind != "line"
     sT = chain.prior_scale
@@ -279,16 +281,19 @@ def run_chain(
 # ------------------------------------------------------------------------------------------------
 # Divergences between two densities on one grid
 # ------------------------------------------------------------------------------------------------
-def divergences(w: np.ndarray, p_ref: np.ndarray, p_gen: np.ndarray, dx: float | None = None) -> dict[str, float]:
+def divergences(
+    w: np.ndarray, p_ref: np.ndarray, p_gen: np.ndarray, dx: float | None = None, log_ref: np.ndarray | None = None
+) -> dict[str, float]:
     r"""TV $= \tfrac12\int|p - q|$, KL$(p\|q) = \int p\log(p/q)$ (``kl``, $p$ = reference) and KL$(q\|p)$
-    (``kl_reverse``) with quadrature weights ``w`` on a uniform grid of spacing ``dx``.
+    (``kl_reverse``) with quadrature weights ``w`` on a uniform grid of spacing ``dx``; ``log_ref``, the
+    reference's exact log-density (default ``log(p_ref)``), keeps KL$(q\|p)$ finite where $p$ underflows.
 
     TV: on a cell where $p - q$ changes sign the trapezoid of $|p - q|$ is replaced by the integral of the
     absolute value of the linear interpolant, and the Euler-Maclaurin end terms $-\tfrac{dx^2}{12}[F']$ of the
     two smooth pieces of $F = |p - q|$ ending at the cell's nodes are added (removes the $O(dx^2)$ kink
-    error; derived by us). KL: points where the first
-    density is below $10^{-22}$ of its maximum are skipped (their contribution is below $10^{-19}$); ``inf``
-    if the second density vanishes where the first does not.
+    error; derived by us). KL: points where the first density is below $10^{-20}$ of its maximum are
+    skipped (they carry less than $10^{-17}$ of the mass; the propagated density is truncated at $10^{-30}$
+    of its maximum); ``inf`` if the generated density vanishes where the reference does not.
     """
     f = p_ref - p_gen
     tv = float(np.abs(f) @ w)
@@ -301,14 +306,14 @@ def divergences(w: np.ndarray, p_ref: np.ndarray, p_gen: np.ndarray, dx: float |
             # -h^2/12 [F'] of the two smooth pieces that end at the cell's nodes (F = |p - q|, F' = slope)
             tv += float(np.sum(dx * (aa**2 + bb**2) / (2 * (aa + bb)) - dx * (aa + bb) / 2 + dx * (aa + bb) / 6))
     tv *= 0.5
-
-    def kl(a, b):
-        m = a > 1e-22 * float(a.max())
-        if np.any(b[m] <= 0.0):
-            return math.inf
-        return float(np.sum(w[m] * a[m] * (np.log(a[m]) - np.log(b[m]))))
-
-    return {"tv": min(max(tv, 0.0), 1.0), "kl": kl(p_ref, p_gen), "kl_reverse": kl(p_gen, p_ref)}
+    with np.errstate(divide="ignore"):
+        lr = np.log(p_ref) if log_ref is None else log_ref
+        lg = np.log(p_gen)
+    m = p_ref > 1e-20 * float(p_ref.max())
+    kl = math.inf if np.any(p_gen[m] <= 0.0) else float(np.sum(w[m] * p_ref[m] * (lr[m] - lg[m])))
+    m = p_gen > 1e-20 * float(p_gen.max())
+    klr = float(np.sum(w[m] * p_gen[m] * (lg[m] - lr[m])))
+    return {"tv": min(max(tv, 0.0), 1.0), "kl": kl, "kl_reverse": klr}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -409,7 +414,7 @@ def reference_density(kind: str, target, process, t: float):
     return logp, (max(0.0, nu - 12 * eta), nu + 12 * eta), eta
 
 
-def quadrature_measure(setting, *, ratio: float = 4.0, tail: float = 9.0) -> dict[str, Any]:
+def quadrature_measure(setting, *, ratio: float | None = None, tail: float = 9.0) -> dict[str, Any]:
     r"""Exact-to-quadrature metrics of one setting: ``tv``, ``kl``, ``kl_reverse`` against its reference law
     ($p_0$ or $p_\delta$), and for sphere targets ``w2@data`` $= (E(\|Y\| - R)^2)^{1/2}$ and
     ``w2_early_stop`` $= W_2(p_\delta, p_0)$, ``w2_early_stop_rescaled`` $= W_2(p_0, (\alpha_\delta^{-1})_\#p_\delta)$.
@@ -421,12 +426,12 @@ def quadrature_measure(setting, *, ratio: float = 4.0, tail: float = 9.0) -> dic
     dens, info = run_chain(chain, (lo, hi), width / 30.0, ratio=ratio, tail=tail)
     x, dx = dens.x, dens.dx
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_ref = np.exp(logp(x))
-    p_ref = np.nan_to_num(p_ref, nan=0.0)
+        log_ref = logp(x)
     if chain.kind != "line":
-        p_ref = np.where(x > 0, p_ref, 0.0)
+        log_ref = np.where(x > 0, log_ref, -np.inf)
+    p_ref = np.exp(log_ref)
     w = dens.weights
-    vals = divergences(w, p_ref, dens.p, dx)
+    vals = divergences(w, p_ref, dens.p, dx, log_ref)
     est = f"quadrature:{chain.kind}"
     note = (
         f"exponential-integrator law propagated by trapezoidal quadrature ({chain.kind}); "
@@ -469,3 +474,177 @@ def early_stop_w2_sphere(kind: str, target, process, delta: float) -> dict[str, 
         "w2_early_stop": math.sqrt(float(np.sum(p * (x - R) ** 2) * dx / m)),
         "w2_early_stop_rescaled": math.sqrt(float(np.sum(p * (x / a - R) ** 2) * dx / m)),
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# Chen et al. 2023 Theorem 2 for Gaussian mixtures (the registry's Lipschitz bound needs log-concavity)
+# ------------------------------------------------------------------------------------------------
+def mixture_lipschitz(target, process, t_lo: float = 0.0, num: int = 2001) -> tuple[float, str]:
+    r"""$L = \max(1, \sup_{t\ge t_{lo}} L_t)$ for a mixture of Gaussians with one shared isotropic variance $v_0$.
+
+    With $v_t = \alpha_t^2v_0 + \sigma_t^2$, $\nabla^2\log p_t = -I/v_t + (\alpha_t^2/v_t^2){\rm Cov}_{w(x)}(\mu_k)$
+    (``metrics-and-exact.md`` §3.5) and $0 \preceq {\rm Cov}_w(\mu_k) \preceq \tfrac{D^2}4I$ for means within
+    diameter $D$ (Popoviciu), so $\|\nabla^2\log p_t\| \le \max(1/v_t,\ \alpha_t^2D^2/(4v_t^2) - 1/v_t)$
+    (``bounds-tv-kl.md`` §2.6 (b); attained for two equal-weight modes at their midpoint). Derived.
+    """
+    lams = [c.eigh()[0] for c in target.components]
+    lam0 = lams[0]
+    if not all(torch.equal(lam, lam0) for lam in lams) or not bool(torch.all(lam0 == lam0[0])):
+        raise SgmbenchError("mixture Lipschitz bound: needs one shared isotropic component variance")
+    v0 = float(lam0[0])
+    D = float(torch.cdist(target.means, target.means).max())
+    hi = 8.0 * float(process.default_horizon) + 50.0
+    ts = torch.logspace(math.log10(max(t_lo, 1e-9)), math.log10(hi), num, dtype=DTYPE)
+    if t_lo == 0.0:
+        ts = torch.cat([torch.zeros(1, dtype=DTYPE), ts])
+    a2 = process.alpha(ts) ** 2
+    v = a2 * v0 + process.sigma2(ts)
+    L = torch.maximum(1.0 / v, a2 * D**2 / (4 * v**2) - 1.0 / v)
+    return max(1.0, float(L.max())), f"derived: max(1/v_t, alpha_t^2 D^2/(4 v_t^2) - 1/v_t), D = {D:g}, v_0 = {v0:g}"
+
+
+def chen_thm2_for_mixtures():
+    """``chen2023-thm2`` with the Lipschitz constant of :func:`mixture_lipschitz` (same statement, same
+    terms and assumptions as :data:`sgmbench.bounds.chen2023.THM2`, which returns L = inf for
+    non-log-concave data)."""
+    from sgmbench.bounds import chen2023
+    from sgmbench.bounds.base import (
+        DERIVED,
+        EXPONENTIAL_INTEGRATOR,
+        VERIFIED_SECONDARY,
+        Assumption,
+        Term,
+        init_kl_bound,
+        is_uniform,
+        needs_no_early_stopping,
+        needs_sampler,
+        needs_second_moment,
+        needs_vp,
+        ou_clock,
+    )
+
+    def steps(ctx):
+        u = ou_clock(ctx.process, ctx.grid)
+        return u[:-1] - u[1:]
+
+    def uniform(ctx):
+        h = steps(ctx)
+        return is_uniform(h), f"OU-clock steps in [{float(h.min()):.4g}, {float(h.max()):.4g}]"
+
+    def lipschitz(ctx):
+        L, how = mixture_lipschitz(ctx.target, ctx.process)
+        return math.isfinite(L), f"L = {L:.4g} [{how}]"
+
+    def step_size(ctx):
+        L, _ = mixture_lipschitz(ctx.target, ctx.process)
+        h = float(steps(ctx).max())
+        return h * L <= 1.0, f"h L = {h:.4g} * {L:.4g} = {h * L:.4g} (needs <= 1, universal constant taken as 1)"
+
+    def terms(ctx):
+        L, how = mixture_lipschitz(ctx.target, ctx.process)
+        T = float(ou_clock(ctx.process, ctx.horizon))
+        h = float(steps(ctx).max())
+        d = ctx.dim
+        m2 = math.sqrt(ctx.constants.second_moment)
+        init = init_kl_bound(ctx)
+        return [
+            Term("initialisation", math.sqrt(init.value / 2.0), DERIVED, scaled=False, note=init.note),
+            Term("discretisation", (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T), VERIFIED_SECONDARY,
+                 note=f"L = {L:.4g} ({how})"),
+            Term("score", math.sqrt(float(ctx.score_error_sq.max())) * math.sqrt(T), VERIFIED_SECONDARY),
+        ]  # fmt: skip
+
+    return dataclasses.replace(
+        chen2023.THM2,
+        assumptions=(
+            needs_vp(),
+            needs_sampler(EXPONENTIAL_INTEGRATOR),
+            needs_no_early_stopping(),
+            Assumption("uniform steps", "constant step h in the OU clock u = -log alpha_t", uniform),
+            needs_second_moment(),
+            Assumption("Lipschitz score", "grad log q_t is L-Lipschitz for all t >= 0 (A1)", lipschitz),
+            Assumption("step size", "h <~ 1/L (A1 with L >= 1; constant 1)", step_size),
+        ),
+        compute=terms,
+        notes=chen2023.THM2.notes + "; mixture L from the shared-variance bound of bounds-tv-kl.md §2.6(b) "
+        "(benchmarks/_tvkl_helpers.py: the registry's L needs log-concavity)",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# The cell function shared by both studies
+# ------------------------------------------------------------------------------------------------
+SAMPLE_METRICS = ("kl", "tv", "kl_reverse", "w2")
+
+
+def _bounds_rows(setting, measured: Mapping[str, Any], names: Sequence[str], target) -> list[dict[str, Any]]:
+    from sgmbench.measure import evaluate_bounds
+
+    chosen: list[Any] = list(names)
+    if getattr(target, "name", "") == "mixture" and getattr(target, "num_components", 1) > 1:
+        chosen = [chen_thm2_for_mixtures() if n == "chen2023-thm2" else n for n in chosen]
+    return evaluate_bounds(setting, measured, chosen)
+
+
+def _exact(cell) -> dict[str, Any]:
+    from sgmbench.bounds.early_stopping import early_stop_w2_gaussian
+    from sgmbench.measure import measure
+
+    setting = cell.setting
+    base = [m for m in cell.metrics if m in ("kl", "tv", "w2", "kl_reverse", "w2_sq", "hellinger")]
+    out = measure(setting, base, details=True)
+    if "w2@data" in cell.metrics:
+        rec = measure(setting.replace(reference="data"), ("w2",), details=True)["metrics"]["w2"]
+        out["metrics"]["w2@data"] = rec
+    if "w2_early_stop" in cell.metrics and setting.early_stop > 0:
+        target, process, _ = setting.resolve()
+        v = early_stop_w2_gaussian(target.constants(), process, setting.early_stop)
+        out["metrics"]["w2_early_stop"] = {"value": v, "exact": True, "stderr": 0.0, "floor": 0.0,
+                                           "estimator": "closed form (Gaussian)"}  # fmt: skip
+    return out
+
+
+def _quadrature(cell) -> dict[str, Any]:
+    q = quadrature_measure(cell.setting)
+    wanted = set(cell.metrics) | {"w2_early_stop", "w2_early_stop_rescaled"}
+    q["metrics"] = {m: r for m, r in q["metrics"].items() if m in wanted}
+    return q
+
+
+def _samples(cell) -> dict[str, Any]:
+    from sgmbench.measure import _record_dict, generate_samples, reference_distribution, resolve
+    from sgmbench.metrics import estimate
+
+    r = resolve(cell.setting)
+    t0 = time.perf_counter()
+    x, nfe = generate_samples(r)
+    ref = reference_distribution(r)
+    metrics = {}
+    for m in cell.metrics:
+        if m in SAMPLE_METRICS:
+            metrics[m] = _record_dict(estimate(m, x, ref, seed=int(cell.seed)))
+        elif m == "w2@data":
+            metrics[m] = _record_dict(estimate("w2", x, r.target, seed=int(cell.seed)))
+    info = {"path": "samples", "nfe": nfe, "num_samples": int(x.shape[0]), "runtime_s": time.perf_counter() - t0}
+    return {"setting": r.as_dict(), "metrics": metrics, "info": info}
+
+
+ENGINES = {"exact": _exact, "quadrature": _quadrature, "samples": _samples}
+
+
+def tvkl_cell(cell) -> dict[str, Any]:
+    """Cell function of ``tv-kl-rates`` and ``general-data``: extra ``engine`` = ``exact`` (Gaussian laws,
+    :func:`sgmbench.measure.measure`), ``quadrature`` (:func:`quadrature_measure`) or ``samples`` (the
+    metrics package's estimators with noise floors); then the cell's bounds on the same setting."""
+    engine = cell.extra("engine", "exact")
+    if engine not in ENGINES:
+        raise SgmbenchError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    out = ENGINES[engine](cell)
+    if cell.bounds and engine != "samples":
+        measured = {m: rec.get("value") for m, rec in out["metrics"].items()}
+        try:
+            target, _, _ = cell.setting.resolve()
+            out["bounds"] = _bounds_rows(cell.setting, measured, cell.bounds, target)
+        except Exception as exc:  # a bound's failure must not lose the measured metrics
+            out["bounds_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return out

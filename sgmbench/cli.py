@@ -460,6 +460,8 @@ def cmd_report(args) -> int:
             f"{r.study}: {r.cells} cells ({r.failed} failed) -> {r.directory}/ ({len(r.files)} files)",
             file=sys.stderr,
         )
+        for w in r.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     print(f"summary -> {summary}", file=sys.stderr)
     return 0
 

@@ -74,6 +74,7 @@ class StudyReport:
     bound_rates: pd.DataFrame | None = None
     cells: int = 0
     failed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -516,6 +517,7 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
         rep.files += write_table(rep.verdicts, out / "bound_verdicts")
 
     rep.files += _figures(df, config, rates, fits, pairs, out)
+    rep.files += _study_report_fn(store, config, out, rep)
 
     cfg_path = out / "config.json"
     cells = [
@@ -532,6 +534,24 @@ def report_study(store: Store, study: str, results_dir: str | Path = RESULTS_DIR
     )
     rep.files.append(cfg_path)
     return rep
+
+
+def _study_report_fn(store: Store, config: Mapping[str, Any], out: Path, rep: StudyReport) -> list[Path]:
+    """Call the study's own ``report_fn(store, directory)`` (if any). Its failure is a warning in the
+    report, not a lost report: the generic files are already written."""
+    name = config.get("report_fn")
+    if not name:
+        return []
+    from sgmbench.study import load_cell_fn
+
+    try:
+        paths = load_cell_fn(name)(store, out) or []
+        return [Path(p) for p in paths]
+    except Exception as exc:
+        rep.warnings.append(
+            f"{rep.study}: report_fn {name} failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        )
+        return []
 
 
 def _slug(text: str) -> str:
@@ -557,14 +577,15 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
             files += plots.save(fig, out / f.name)
             continue
         _check_columns(df, [f.x, f.hue, f.col, f.row], f"study {study!r}: figure {f.name!r}")
-        if ok.empty or (ok["metric"] == f.metric).sum() == 0:
+        mine = ok[(ok["metric"] == f.metric) & ok["value"].notna()]
+        if mine.empty:
             continue
         predicted = next((r.predicted for r in rates if r.metric == f.metric and r.x == f.x), None)
         drawn = {f.x, f.hue, f.col, f.row, "replicate", PREFERRED_ALIASES.get(f.x)}
         rest = [
-            c for c in axis_columns(ok) if c not in drawn and not (f.x in ("steps", "h") and c == "steps")
+            c for c in axis_columns(mine) if c not in drawn and not (f.x in ("steps", "h") and c == "steps")
         ]
-        for key, sub in ok.groupby(rest, dropna=False, sort=True) if rest else [((), ok)]:
+        for key, sub in mine.groupby(rest, dropna=False, sort=True) if rest else [((), mine)]:
             key = key if isinstance(key, tuple) else (key,)
             where = dict(zip(rest, key))
             ffits = fits[(fits["metric"] == f.metric) & (fits["x"] == f.x)] if not fits.empty else None

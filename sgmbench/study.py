@@ -25,6 +25,10 @@ Axis names (keys of ``Study.axes`` and of a profile's overrides):
 - a tuple of names with a list of tuples of values: those axes vary together (zipped);
 - any other name: a study-specific extra, passed to the cell function in ``cell.extras``.
 
+A study whose results need tables or figures the generic report cannot make gives ``report_fn``
+(``"module:function"``): ``sgmbench report`` calls ``report_fn(store, directory)`` after its own files,
+with the open :class:`~sgmbench.store.Store` and ``results/<study>/``, and lists the paths it returns.
+
 The cell function (``Study.cell_fn``, a ``"module:function"`` string so that workers can import it;
 default :func:`sgmbench.measure.measure_cell`) maps a :class:`Cell` to an *outcome*
 ``{"metrics": {name: {"value", "exact", "stderr", "floor", ...}}, "setting": {...}, "info": {...}}``
@@ -265,6 +269,7 @@ class Study:
     cell_fn: str | Callable | None = None
     where: Callable[[Mapping[str, Any]], bool] | None = None
     source: str = ""
+    report_fn: str | Callable | None = None
 
     # -- grid --------------------------------------------------------------------------------
     def effective_axes(self, profile: str = "quick") -> dict[Any, list[Any]]:
@@ -368,6 +373,7 @@ class Study:
                 "tables": [dataclasses.asdict(t) for t in self.tables],
                 "figures": [dataclasses.asdict(f) for f in self.figures],
                 "cell_fn": self.cell_fn_name(),
+                "report_fn": resolve_cell_fn_name(self.report_fn) if self.report_fn is not None else None,
                 "has_filter": self.where is not None,
                 "source": self.source,
             }
@@ -386,7 +392,8 @@ def _canonical_axis(name: Any) -> Any:
 # Cell functions: named so that any worker can import them
 # ------------------------------------------------------------------------------------------------
 def resolve_cell_fn_name(fn: str | Callable) -> str:
-    """``"module:function"`` for a function defined at module level (or the string itself)."""
+    """``"module:function"`` for a function defined at module level (or the string itself); also used
+    for ``report_fn``."""
     if isinstance(fn, str):
         return fn
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
@@ -400,8 +407,8 @@ def resolve_cell_fn_name(fn: str | Callable) -> str:
     return f"{module}:{qualname}"
 
 
-def load_cell_fn(name: str) -> Callable[[Cell], Mapping[str, Any]]:
-    """Import a cell function from ``"package.module:function"`` or ``"/path/file.py:function"``."""
+def load_cell_fn(name: str) -> Callable[..., Any]:
+    """Import a cell (or report) function: ``"package.module:function"`` or ``"/path/file.py:function"``."""
     module_name, sep, attr = name.rpartition(":")
     if not sep or not module_name or not attr:
         raise SgmbenchError(f"cell function {name!r}: expected 'module:function'")

@@ -153,6 +153,32 @@ def test_figures_split_by_undrawn_axes(tmp_path):
     assert all(abs(sl + 1) < 0.05 for sl in rep.rates["slope"])
 
 
+def extra_report(store, directory):
+    """A study's own report hook (used by the test below)."""
+    n = store.count("hooked")
+    path = directory / "extra.md"
+    path.write_text(f"{n} cells\n")
+    return [path]
+
+
+def broken_report(store, directory):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("hook", [extra_report, broken_report])
+def test_study_report_fn(tmp_path, hook):
+    s = Study(name="hooked", axes={"steps": [4, 8]}, cell_fn="sgmbench.study:synthetic_cell", report_fn=hook)
+    with Store(tmp_path / "s.sqlite") as store:
+        run_study(s, store, progress=False)
+        (rep,), _ = report(store, ["hooked"], tmp_path / "results")
+    extra = tmp_path / "results" / "hooked" / "extra.md"
+    if hook is extra_report:
+        assert extra in rep.files and extra.read_text() == "2 cells\n" and not rep.warnings
+    else:  # a failing hook is a warning; the generic report is still written
+        assert rep.warnings and "boom" in rep.warnings[0]
+        assert (tmp_path / "results" / "hooked" / "results.csv").is_file()
+
+
 def test_bad_declarations_are_one_line_errors(tmp_path):
     s = Study(
         name="bad",
