@@ -783,8 +783,9 @@ TIGHTNESS_FP_PREAMBLE = """# GNZ's W2 bound (our explicit constants) against the
 steps: exponential integrator from p_T (discretisation only); ratio = bound/measured at the smallest and
 largest N, fitted slopes vs N over the 4 largest N (bound: about -1/2; measured: about -1);
 lower = measured / (sqrt(d) h), the Gaussian lower bound's scaling (constant unknown: only its rate is
-meaningful). score: bias of size M, 1024 steps, from p_T; the score term of the bound vs the measured W2
-(slopes vs M). horizon: prior N(0, sigma_T^2 I), 4096 steps; the bound's initialisation term vs the
+meaningful). score: bias of size M, d = 4, 4096 steps, from p_T; the score term of the bound vs the
+measured W2 (slopes vs M over the 3 largest M). horizon: prior N(0, sigma_T^2 I), 4096 steps; the bound's
+initialisation term vs the
 continuous-time init-only W2 (exact).
 """
 
@@ -969,9 +970,9 @@ def _fig_score(ok, pairs, stem: Path) -> list[Path]:
         ax.set_ylabel(r"$W_2$")
         ax.grid(True, which="both", alpha=0.25)
     axes[0].legend(fontsize=6.5)
-    fig.suptitle(
-        "forward-processes: W2 vs score error M (bias), EI, 1024 steps from p_T, d = 16", fontsize=10
-    )
+    d = int(sc["dim"].iloc[0])
+    title = f"forward-processes: W2 vs score error M (bias), EI, 4096 steps from p_T, d = {d}"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -1164,7 +1165,10 @@ initialisation error, no ODE prior floor), uniform grid (or Benton et al.'s) on 
 laws. Measured order p: minus the slope of log(metric) on log N over the 4 largest N above float64
 round-off, divided by 2 for KL (KL ~ h^(2p)); "local order at largest N": the same over the last two
 N. Declared: the weak order of sgmbench.samplers.sampler_info. predictor-corrector is declared
-inconsistent (a Langevin corrector with a fixed snr has a biased limit): its W2 stops decreasing.
+inconsistent (order 0: a Langevin corrector with a fixed snr has a biased limit, relative variance bias
+~ snr^2 sigma_delta^2 / lambda_delta by the sampler's docstring). That bias vanishes when delta = 0
+(sigma_0 = 0, and the corrector step 2 (snr sigma_t)^2 -> 0): on the uniform grid with delta = 0 its W2
+keeps decreasing; on Benton's grid with delta = 1e-3 it should stall at the bias.
 """
 
 TIGHTNESS_PREAMBLE = """# Bounds vs measurement on the exponential integrator: loose in h? by how much?

@@ -87,23 +87,51 @@ def memorisation(samples, train, threshold: float = GU_THRESHOLD) -> dict[str, f
 # Total correlation I(X; Y_1..n) of one KDE sample and the training set (empirical-score.md §4.5)
 # ------------------------------------------------------------------------------------------------
 def total_correlation(n: int, d: int, c: float, gamma: float, *, train_sets: int = 10, per_centre: int = 50,
-                      seed: int = 0) -> tuple[float, float]:
-    r"""$I(X; Y_{1:n}) = E_Y\,{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,N(0, (c^2+\gamma^2)I)\big)$ for
-    $Y_i \sim N(0, c^2I_d)$ i.i.d. and $X$ a draw of the Gaussian KDE of bandwidth $\gamma$ (the authors'
-    estimator, ``src/evaluate_total_correlation.py``: ``train_sets`` training sets, ``per_centre`` points
-    around each $Y_i$). $0 \le I \le \log n$. Returns (mean, stderr over training sets)."""
+                      seed: int = 0) -> dict[str, float]:
+    r"""Two informations carried by one draw $X = Y_J + \gamma Z$ of the Gaussian KDE of a training set
+    $Y_{1:n}$, $Y_i \sim N(0, c^2I_d)$ i.i.d., $J$ uniform:
+
+    - ``tc``: $I(X; Y_{1:n}) = E_Y{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,N(0, (c^2+\gamma^2)I)\big)$, the
+      authors' "total correlation" (``src/evaluate_total_correlation.py``: the same Monte Carlo, ``train_sets``
+      training sets, ``per_centre`` points around each $Y_i$). It tends to 0 as $\gamma\to\infty$ but is *not*
+      bounded by $\log n$: as $\gamma \to 0$ it grows like $d\log(c/\gamma) - \log n$ (a continuous $X$ is then
+      determined by the training set);
+    - ``index``: $I(X; J \mid Y_{1:n}) = E[\log(n\,w_J(X))]$, $w$ the posterior of the index (a softmax),
+      which lies in $[0, \log n]$: $\log n$ when a sample reveals which training point it copies.
+
+    Returns means and standard errors over the training sets."""
     gen = torch.Generator().manual_seed(int(seed))
-    vals = []
+    tcs, idx = [], []
     g2, v_ref = gamma**2, c**2 + gamma**2
     for _ in range(int(train_sets)):
         Y = c * torch.randn(n, d, generator=gen, dtype=DTYPE)
-        X = Y.repeat_interleave(per_centre, 0) + gamma * torch.randn(n * per_centre, d, generator=gen, dtype=DTYPE)
-        d2 = torch.cdist(X, Y) ** 2
-        log_kde = torch.logsumexp(-0.5 * d2 / g2, 1) - math.log(n) - 0.5 * d * math.log(2 * math.pi * g2)
+        J = torch.arange(n).repeat_interleave(per_centre)
+        X = Y[J] + gamma * torch.randn(n * per_centre, d, generator=gen, dtype=DTYPE)
+        logits = -0.5 * torch.cdist(X, Y) ** 2 / g2
+        lse = torch.logsumexp(logits, 1)
+        log_kde = lse - math.log(n) - 0.5 * d * math.log(2 * math.pi * g2)
         log_ref = -0.5 * (X**2).sum(-1) / v_ref - 0.5 * d * math.log(2 * math.pi * v_ref)
-        vals.append(float((log_kde - log_ref).mean()))
-    vals = np.asarray(vals)
-    return float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
+        tcs.append(float((log_kde - log_ref).mean()))
+        idx.append(float((math.log(n) + logits[torch.arange(J.numel()), J] - lse).mean()))
+    out = {}
+    for name, v in (("tc", tcs), ("index", idx)):
+        v = np.asarray(v)
+        out[name] = float(v.mean())
+        out[name + "_se"] = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return out
+
+
+def index_information(centres: torch.Tensor, var: float, m: int, generator) -> tuple[float, float]:
+    r"""$I(X; J \mid Y) = E[\log(n\,w_J(X))]$ for one KDE $\frac1n\sum_jN(\mu_j, {\rm var}\,I)$ with centres
+    ``centres`` (Monte Carlo with ``m`` draws): the information a sample carries about *which* training point
+    it comes from, in $[0, \log n]$. Returns (mean, stderr)."""
+    mu = torch.as_tensor(centres, dtype=DTYPE)
+    n = mu.shape[0]
+    J = torch.randint(n, (int(m),), generator=generator)
+    X = mu[J] + math.sqrt(var) * torch.randn(int(m), mu.shape[1], generator=generator, dtype=DTYPE)
+    logits = -0.5 * torch.cdist(X, mu) ** 2 / var
+    v = math.log(n) + logits[torch.arange(int(m)), J] - torch.logsumexp(logits, 1)
+    return float(v.mean()), float(v.std() / math.sqrt(m))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,20 +1,22 @@
 r"""Samplers: every sampler's measured order beside its declared order, and how loose the bounds are in $h$.
 
-On a Gaussian target (non-isotropic, $d = 8$, eigenvalues $0.5 \dots 5$, mean $\mathbf 1$) with the exact score
-every sampler's output law is Gaussian and computed exactly (:mod:`sgmbench.exact`), so $W_2$, KL and TV
-carry no sampling noise and rates are measured to many digits. Every sampler starts from $p_T$ itself
-(``prior=exact``): the only error left is the discretisation's, and the probability-flow samplers'
-prior floor (``papers/metrics-and-exact.md`` §8.1) cannot hide their order. Step counts run over more than
-three decades ($N = 8 \dots 16384$, uniform grid) because a one-decade slope can mislead (§3.4 and §8.2:
-Euler–Maruyama on VE looks second order until $N \approx 10^4$); the extra report shows the local slopes.
+On a Gaussian target (non-isotropic, $d = 8$, eigenvalues $0.5 \dots 5$, mean $\mathbf 1$) with the exact
+score every sampler's output law is Gaussian and computed exactly (:mod:`sgmbench.exact`), so $W_2$, KL
+and TV carry no sampling noise and rates are measured to many digits. Every sampler starts from $p_T$
+itself (``prior=exact``): the only error left is the discretisation's, and the probability-flow samplers'
+prior floor (``papers/metrics-and-exact.md`` §8.1) cannot hide their order. Step counts run over more
+than three decades ($N = 8 \dots 16384$, uniform grid on $[0, T]$, $T = 1$) because a one-decade slope can
+mislead (§3.4 and §8.2: Euler–Maruyama on VE looks second order until $N \approx 10^4$); the extra report
+shows the local slopes.
 
 Declared orders are the weak orders of :func:`sgmbench.samplers.sampler_info` ($W_2$ and TV decay like
 $h^p$, KL like $h^{2p}$ for a first-order perturbation of the law). The bounds of the study all assume
-the exponential integrator; they are evaluated on its cells ($\delta = 0$; and $\delta = 10^{-3}$ on Benton et
-al.'s grid, linear then exponentially decaying, for the early-stopped KL/TV bounds): their predicted
-exponent in $N$ beside the measured one, and the ratio bound/measured, which grows like
-$N^{\text{measured} - \text{predicted}}$ where a bound is loose in the step size (``tightness.md``, written by
-:func:`report_extras`: ``python -m benchmarks.samplers --store PATH``).
+the exponential integrator; they are evaluated on its cells ($\delta = 0$ on the uniform grid; and
+$\delta = 10^{-3}$ on Benton et al.'s grid, linear then exponentially decaying, for the early-stopped
+KL/TV bounds; predictor-corrector is run there too, where its Langevin bias does not vanish): their
+predicted exponent in $N$ beside the measured one, and the ratio bound/measured, which grows like
+$N^{\text{predicted} - \text{measured}}$ where a bound is loose in the step size (``tightness.md``, written
+by :func:`report_extras`: ``python -m benchmarks.samplers --store PATH``).
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ AXIS = ("process", "sampler", "grid", "early_stop", "steps")
 
 def rows(steps):
     main = [(p, s, "uniform", 0.0, n) for p, s, n in itertools.product(PROCESSES, SAMPLERS, steps)]
-    # early-stopped bounds (Benton et al., Lee-Lu-Tan): exponential integrator on Benton's grid, delta > 0
+    # delta > 0 on Benton et al.'s grid: the early-stopped bounds (Benton et al., Lee-Lu-Tan) on the
+    # exponential integrator, and predictor-corrector (Langevin bias ~ snr^2 sigma_delta^2, 0 iff delta = 0)
     stopped = [
-        (p, "exponential-integrator", "benton", EARLY_STOP, n)
-        for p, n in itertools.product(("ou", "vp-linear"), steps)
+        (p, s, "benton", EARLY_STOP, n)
+        for p, s, n in itertools.product(PROCESSES, ("exponential-integrator", "predictor-corrector"), steps)
     ]
     return main + stopped
 
@@ -87,7 +90,7 @@ STUDY = Study(
 
 
 def report_extras(store, results_dir="results"):
-    """Orders and bound-tightness tables and the local-slope figures (:func:`benchmarks._fp_helpers.samplers_report_extras`)."""
+    """Orders and bound-tightness tables, local-slope figures (``_fp_helpers.samplers_report_extras``)."""
     from benchmarks._fp_helpers import samplers_report_extras
 
     return samplers_report_extras(store, "samplers", results_dir)

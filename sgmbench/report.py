@@ -554,6 +554,26 @@ def _study_report_fn(store: Store, config: Mapping[str, Any], out: Path, rep: St
         return []
 
 
+def undrawn_axes(data: pd.DataFrame, f: Figure) -> list[str]:
+    """The varying axes a figure must be split by: those not drawn (``x``, ``hue``, ``col``, ``row``) that
+    take several values at one point of the drawing (same ``x`` and facets), so that a line would
+    otherwise average different settings. An axis fixed by the drawn ones (e.g. a horizon chosen per
+    process and dimension) does not split."""
+    drawn = {f.x, f.hue, f.col, f.row, "replicate", PREFERRED_ALIASES.get(f.x)}
+    keys = [c for c in (f.x, f.hue, f.col, f.row) if c and c in data.columns and data[c].notna().any()]
+    out: list[str] = []
+    for c in axis_columns(data):
+        if c in drawn or (f.x in ("steps", "h") and c == "steps"):
+            continue
+        by = keys + out
+        spread = (
+            data.groupby(by, dropna=False)[c].nunique(dropna=False) if by else pd.Series([data[c].nunique()])
+        )
+        if (spread > 1).any():
+            out.append(c)
+    return out
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
 
@@ -581,10 +601,7 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
         if mine.empty:
             continue
         predicted = next((r.predicted for r in rates if r.metric == f.metric and r.x == f.x), None)
-        drawn = {f.x, f.hue, f.col, f.row, "replicate", PREFERRED_ALIASES.get(f.x)}
-        rest = [
-            c for c in axis_columns(mine) if c not in drawn and not (f.x in ("steps", "h") and c == "steps")
-        ]
+        rest = undrawn_axes(mine, f)
         for key, sub in mine.groupby(rest, dropna=False, sort=True) if rest else [((), mine)]:
             key = key if isinstance(key, tuple) else (key,)
             where = dict(zip(rest, key))

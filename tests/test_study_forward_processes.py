@@ -1,4 +1,4 @@
-"""The forward-processes study: its grid, the horizon rule, the bisection for K, the cell function, the extras."""
+"""The forward-processes study: grid, horizon rule, bisection for K, cell function, extra report."""
 
 import math
 
