@@ -606,8 +606,8 @@ def _exact(cell) -> dict[str, Any]:
 
 def _quadrature(cell) -> dict[str, Any]:
     q = quadrature_measure(cell.setting)
-    wanted = set(cell.metrics) | {"w2_early_stop", "w2_early_stop_rescaled"}
-    q["metrics"] = {m: r for m, r in q["metrics"].items() if m in wanted}
+    q["for_bounds"] = {m: r["value"] for m, r in q["metrics"].items() if m.startswith("w2_early_stop")}
+    q["metrics"] = {m: r for m, r in q["metrics"].items() if m in cell.metrics}
     return q
 
 
@@ -640,8 +640,10 @@ def tvkl_cell(cell) -> dict[str, Any]:
     if engine not in ENGINES:
         raise SgmbenchError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     out = ENGINES[engine](cell)
+    extra = out.pop("for_bounds", {})
     if cell.bounds and engine != "samples":
         measured = {m: rec.get("value") for m, rec in out["metrics"].items()}
+        measured.update(extra)
         try:
             target, _, _ = cell.setting.resolve()
             out["bounds"] = _bounds_rows(cell.setting, measured, cell.bounds, target)
@@ -650,9 +652,448 @@ def tvkl_cell(cell) -> dict[str, Any]:
     return out
 
 
-def report_tv_kl_rates(store, directory):  # placeholder, replaced below
-    return []
+# ------------------------------------------------------------------------------------------------
+# Reports (``report_fn`` of the two studies): figures with bound curves and a headline summary
+# ------------------------------------------------------------------------------------------------
+_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+_MARKERS = ["o", "s", "^", "D", "v", "P"]
+_BOUND_STYLE = {
+    "chen2023-thm2": ":",
+    "chen2023-cor3": ":",
+    "conforti2025-kl": "-.",
+    "strasman2025-kl": (0, (1, 3)),
+    "benton2024-thm1": "--",
+    "llt2023-thm7.2": (0, (5, 1, 1, 1)),
+    "early-stop-w2": "--",
+    "llt2023-early-stop-w2": ":",
+}
+_LABELS = {
+    "kl": "KL(reference $\\|$ generated) [nats]",
+    "tv": "TV(reference, generated)",
+    "w2@data": "$W_2$(generated, $p_0$)",
+    "w2_early_stop": "$W_2(p_\\delta, p_0)$",
+    "N sweep": "number of steps $N$",
+    "d sweep": "dimension $d$",
+    "eps sweep": "score error $\\varepsilon$ (bias of norm $\\varepsilon$)",
+    "T sweep": "horizon $T$",
+    "D sweep": "mode separation $D$",
+    "delta sweep": "early stopping $\\delta$",
+}
 
 
-def report_general_data(store, directory):  # placeholder, replaced below
-    return []
+def _frames(store, study: str):
+    from sgmbench.store import bounds_frame, long_frame
+
+    rows = store.rows(study)
+    df = long_frame(rows)
+    df = df[df["status"] == "ok"].copy() if not df.empty else df
+    pairs = bounds_frame(rows)
+    if not pairs.empty:
+        pairs = pairs[pairs["applicable"] & pairs["bound_value"].notna()].copy()
+    return df, pairs
+
+
+def _slope(x, y) -> tuple[float, float]:
+    """OLS slope of log y on log x over the positive points, with its 95% half-width (nan if < 3 points)."""
+    from sgmbench.analysis import fit_slope
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return math.nan, math.nan
+    f = fit_slope(x[ok], y[ok], window=False, method="ols")
+    return f.slope, (f.ci_high - f.ci_low) / 2 if math.isfinite(f.ci_high) else math.nan
+
+
+def _series(data, x: str, metric: str, where: Mapping[str, Any]):
+    d = data[(data["metric"] == metric) & data[x].notna()]
+    for k, v in where.items():
+        d = d[d[k] == v]
+    return d.groupby(x)["value"].mean().sort_index()
+
+
+def _bound_series(pairs, x: str, bound: str, where: Mapping[str, Any]):
+    if pairs is None or pairs.empty or x not in pairs.columns:
+        return None
+    b = pairs[(pairs["bound"] == bound) & pairs[x].notna()]
+    for k, v in where.items():
+        b = b[b[k] == v]
+    return b.groupby(x)["bound_value"].mean().sort_index() if not b.empty else None
+
+
+def _panel(ax, df, pairs, x, metric, hue, where=None, bounds=(), logx=True, predicted=None, title=""):
+    """Measured ``metric`` vs ``x`` (one line per ``hue`` value, fitted slope in the legend) and the
+    applicable bounds' values on the same cells (same colour, the bound's line style)."""
+    where = dict(where or {})
+    d = df[(df["metric"] == metric) & df[x].notna()]
+    for k, v in where.items():
+        d = d[d[k] == v]
+    hues = sorted(d[hue].dropna().unique(), key=lambda v: (str(type(v)), v)) if hue else [None]
+    for i, hv in enumerate(hues):
+        w = {**where, **({hue: hv} if hue else {})}
+        s = _series(df, x, metric, w)
+        s = s[s > 0]
+        if s.empty:
+            continue
+        c = _COLORS[i % len(_COLORS)]
+        sl, hw = _slope(s.index, s.values) if logx else (math.nan, math.nan)
+        lab = f"{hv}" + (f": slope {sl:+.2f}" if math.isfinite(sl) else "")
+        ax.plot(s.index, s.values, marker=_MARKERS[i % len(_MARKERS)], ms=4, lw=1.5, color=c, label=lab)
+        for b in bounds:
+            bs = _bound_series(pairs, x, b, w)
+            if bs is not None and not bs.empty:
+                ax.plot(bs.index, bs.values, ls=_BOUND_STYLE.get(b, ":"), marker="x", ms=3.5, lw=1.2, color=c,
+                        label=f"{b} ({hv})")  # fmt: skip
+    if predicted is not None and not d.empty:
+        xs = np.sort(d[x].astype(float).unique())
+        xs = xs[xs > 0]
+        first = d[(d[x] == xs[0]) & (d["value"] > 0)]["value"] if xs.size else d["value"].iloc[:0]
+        if xs.size >= 2 and not first.empty:
+            y0 = float(first.min()) * 3.0
+            ax.plot(xs, y0 * (xs / xs[0]) ** predicted, color="0.5", lw=0.9, ls=(0, (6, 3)),
+                    label=f"bound's exponent {predicted:+g}")  # fmt: skip
+    ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+        import matplotlib.ticker as mt
+
+        xs = np.sort(d[x].astype(float).unique())
+        if 1 < xs.size <= 12 and np.all(xs > 0):
+            ax.set_xticks(xs)
+            ax.xaxis.set_major_formatter(mt.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(mt.NullFormatter())
+            if xs.size > 6:
+                ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax.set_xlabel(_LABELS.get(x, x))
+    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.grid(True, which="both", alpha=0.25)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, loc="best", title=hue, title_fontsize=7)
+
+
+def _save(fig, stem) -> list:
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    out = []
+    for ext, kw in ((".png", {"dpi": 140}), (".pdf", {})):
+        fig.savefig(stem.with_suffix(ext), bbox_inches="tight", **kw)
+        out.append(stem.with_suffix(ext))
+    plt.close(fig)
+    return out
+
+
+def _md(df) -> str:
+    from sgmbench.report import to_markdown
+
+    return to_markdown(df)
+
+
+def _fmt(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.{digits}g}"
+
+
+def _ratio_range(pairs, bound, where):
+    b = pairs[(pairs["bound"] == bound)] if pairs is not None and not pairs.empty else None
+    if b is None or b.empty:
+        return "—"
+    for k, v in where.items():
+        b = b[b[k].notna() & (b[k] == v)] if not isinstance(v, str) or v != "*" else b[b[k].notna()]
+    r = (b["bound_value"] / b["measured"]).replace([np.inf, -np.inf], np.nan).dropna()
+    r = r[b.loc[r.index, "measured"] > 0]
+    if r.empty:
+        return "—"
+    return f"{r.min():.3g} – {r.max():.3g}"
+
+
+def report_tv_kl_rates(store, directory) -> list:
+    """Figures (N, d, eps, T, D sweeps with every applicable bound) and ``headline.md`` for ``tv-kl-rates``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from pathlib import Path
+
+    directory = Path(directory)
+    df, pairs = _frames(store, "tv-kl-rates")
+    files: list = []
+    kl_bounds = {"uniform": ("conforti2025-kl", "strasman2025-kl"), "benton": ("benton2024-thm1",)}
+    tv_bounds = {"uniform": ("chen2023-thm2",), "benton": ()}
+    # 1. N sweep: rows kl, tv; columns: series
+    series = sorted(df.loc[df["N sweep"].notna(), "series"].unique(), key=lambda s: (not s.startswith("g"), len(s), s))
+    fig, axes = plt.subplots(2, len(series), figsize=(4.3 * len(series), 7.6), squeeze=False)
+    for j, ser in enumerate(series):
+        for i, (m, bnds, pred) in enumerate((("kl", kl_bounds, -1.0), ("tv", tv_bounds, -0.5))):
+            ax = axes[i][j]
+            for arm in ("uniform", "benton"):
+                pass
+            _panel(ax, df, pairs, "N sweep", m, "grid", {"series": ser},
+                   bounds=tuple(dict.fromkeys(kl_bounds["uniform"] + kl_bounds["benton"]) if m == "kl" else tv_bounds["uniform"]),
+                   predicted=pred, title=ser)  # fmt: skip
+    fig.suptitle("tv-kl-rates: error vs number of steps N (uniform grid: vs $p_0$; Benton grid: vs $p_\\delta$, "
+                 "$\\delta=10^{-3}$); dotted/dashed: bounds on the same cells (C = 1)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    files += _save(fig, directory / "fig_N_sweep")
+    # 2. d and eps sweeps
+    fig, axes = plt.subplots(2, 2, figsize=(10.5, 8.2), squeeze=False)
+    for j, (x, preds) in enumerate((("d sweep", (1.0, 0.5)), ("eps sweep", (2.0, 1.0)))):
+        _panel(axes[0][j], df, pairs, x, "kl", "grid", bounds=("conforti2025-kl", "strasman2025-kl", "benton2024-thm1"),
+               predicted=preds[0], title=f"KL vs {x.split()[0]} (N = 1024)")  # fmt: skip
+        _panel(axes[1][j], df, pairs, x, "tv", "grid", bounds=("chen2023-thm2",), predicted=preds[1],
+               title=f"TV vs {x.split()[0]} (N = 1024)")  # fmt: skip
+    fig.suptitle("tv-kl-rates: Gaussian $N(\\mathbf{1}, 0.5 I_d)$, exact laws", fontsize=10)
+    fig.tight_layout()
+    files += _save(fig, directory / "fig_d_eps_sweeps")
+    # 3. T sweep
+    if df["T sweep"].notna().any():
+        arms = [a for a in ("uniform", "benton") if ((df["T sweep"].notna()) & (df["grid"] == a)).any()]
+        fig, axes = plt.subplots(2, len(arms), figsize=(5.2 * len(arms), 8), squeeze=False)
+        for j, arm in enumerate(arms):
+            _panel(axes[0][j], df, pairs, "T sweep", "kl", "steps", {"grid": arm}, bounds=kl_bounds[arm], logx=False,
+                   title=f"{arm} grid: KL vs T")  # fmt: skip
+            _panel(axes[1][j], df, pairs, "T sweep", "tv", "steps", {"grid": arm}, bounds=tv_bounds[arm], logx=False,
+                   title=f"{arm} grid: TV vs T")  # fmt: skip
+        fig.suptitle("tv-kl-rates: horizon T at fixed N (Gaussian d = 10): small T, initialisation error; large T, "
+                     "larger steps h = T/N", fontsize=10)  # fmt: skip
+        fig.tight_layout()
+        files += _save(fig, directory / "fig_T_sweep")
+    # 4. separation sweep
+    if df["D sweep"].notna().any():
+        Ns = sorted(df.loc[df["D sweep"].notna(), "steps"].unique())
+        pick = [n for n in Ns if n in (64, 256, 1024)] or Ns[-2:]
+        fig, axes = plt.subplots(2, 2, figsize=(10.5, 8.2), squeeze=False)
+        for j, arm in enumerate(("uniform", "benton")):
+            sub = df[df["steps"].isin(pick)]
+            psub = pairs[pairs["steps"].isin(pick)] if not pairs.empty else pairs
+            _panel(axes[0][j], sub, psub, "D sweep", "kl", "steps", {"grid": arm}, bounds=kl_bounds[arm],
+                   predicted=2.0, title=f"{arm} grid: KL vs mode separation D")  # fmt: skip
+            _panel(axes[1][j], sub, psub, "D sweep", "tv", "steps", {"grid": arm}, bounds=tv_bounds[arm],
+                   predicted=2.0, title=f"{arm} grid: TV vs mode separation D")  # fmt: skip
+        fig.suptitle("tv-kl-rates: mixture $\\frac{1}{2}N(-D/2, 1) + \\frac{1}{2}N(D/2, 1)$ in d = 1 (quadrature); Chen's L = max(1, D²/4 - 1)",
+                     fontsize=10)  # fmt: skip
+        fig.tight_layout()
+        files += _save(fig, directory / "fig_separation_sweep")
+    path = directory / "headline.md"
+    path.write_text(_headline_tv_kl(df, pairs))
+    files.append(path)
+    return files
+
+
+def _headline_tv_kl(df, pairs) -> str:
+    import pandas as pd
+
+    lines = ["# tv-kl-rates: headline numbers", "",
+             "Generated by `benchmarks/_tvkl_helpers.py:report_tv_kl_rates` from the store. Slopes are OLS fits "
+             "of log(metric) on log(x) over every point of the sweep (± 95% half-width); `bound slope` is the same "
+             "fit of the bound's values on the same cells; `bound/measured` is the range of the tightness ratio "
+             "(C = 1) over the sweep.", ""]  # fmt: skip
+    rows = []
+    specs = [
+        ("N sweep", "kl", "benton2024-thm1", -1.0, "benton"),
+        ("N sweep", "kl", "conforti2025-kl", -1.0, "uniform"),
+        ("N sweep", "kl", "strasman2025-kl", -1.0, "uniform"),
+        ("N sweep", "tv", "chen2023-thm2", -0.5, "uniform"),
+        ("d sweep", "kl", "benton2024-thm1", 1.0, "benton"),
+        ("d sweep", "kl", "conforti2025-kl", 1.0, "uniform"),
+        ("d sweep", "tv", "chen2023-thm2", 0.5, "uniform"),
+        ("eps sweep", "kl", "benton2024-thm1", 2.0, "benton"),
+        ("eps sweep", "kl", "conforti2025-kl", 2.0, "uniform"),
+        ("eps sweep", "tv", "chen2023-thm2", 1.0, "uniform"),
+        ("D sweep", "kl", "benton2024-thm1", 2.0, "benton"),
+        ("D sweep", "kl", "conforti2025-kl", 2.0, "uniform"),
+        ("D sweep", "tv", "chen2023-thm2", 2.0, "uniform"),
+    ]
+    for x, m, b, pred, arm in specs:
+        if x not in df.columns or not df[x].notna().any():
+            continue
+        groups = ["series"] if x == "N sweep" else (["steps"] if x == "D sweep" else [])
+        sub = df[(df["metric"] == m) & df[x].notna() & (df["grid"] == arm)]
+        if x == "D sweep":
+            sub = sub[sub["steps"] == sub["steps"].max()]
+        for key, g in sub.groupby(groups) if groups else [((), sub)]:
+            key = key if isinstance(key, tuple) else (key,)
+            where = {"grid": arm, **dict(zip(groups, key))}
+            s = _series(df, x, m, where)
+            sl, hw = _slope(s.index, s.values)
+            bs = _bound_series(pairs, x, b, where)
+            bsl = _slope(bs.index, bs.values)[0] if bs is not None and len(bs) >= 2 else math.nan
+            napp = 0 if bs is None else len(bs)
+            rows.append({
+                "sweep": x.split()[0], "grid": arm, "group": ", ".join(f"{k}={v}" for k, v in zip(groups, key)) or "—",
+                "metric": m, "measured slope": f"{sl:+.3f} ± {hw:.3f}" if math.isfinite(hw) else _fmt(sl),
+                "bound": b, "predicted exponent": f"{pred:+g}",
+                "bound slope (fit)": f"{bsl:+.3f}" if math.isfinite(bsl) else "—",
+                "applicable at": f"{napp}/{len(s)}", "bound/measured": _ratio_range(pairs, b, {x: "*", **where}),
+            })  # fmt: skip
+    lines += ["## Fitted exponents: measured vs the bounds", "", _md(pd.DataFrame(rows)), ""]
+    # mixtures at the largest N
+    mix = df[df["D sweep"].notna()] if "D sweep" in df.columns else df.iloc[:0]
+    if not mix.empty:
+        N = int(mix["steps"].max())
+        lines += [f"## Mixtures at N = {N}: measured vs bounds (d = 1, var 1, T = 8)", ""]
+        rows = []
+        from sgmbench.targets import get_target
+        from sgmbench.processes import get_process
+
+        proc = get_process("ou")
+        for D in sorted(mix["D sweep"].unique()):
+            r = {"D": int(D), "Chen L": _fmt(mixture_lipschitz(get_target(MIXTURE_SPEC.format(D=int(D))), proc)[0])}
+            for arm in ("uniform", "benton"):
+                for m in ("tv", "kl"):
+                    v = mix[(mix["D sweep"] == D) & (mix["steps"] == N) & (mix["grid"] == arm) & (mix["metric"] == m)]["value"]
+                    r[f"{m} ({arm})"] = _fmt(float(v.mean())) if len(v) else "—"
+            for b in ("chen2023-thm2", "conforti2025-kl", "strasman2025-kl", "benton2024-thm1"):
+                bb = pairs[(pairs["bound"] == b) & (pairs["D sweep"] == D) & (pairs["steps"] == N)] if not pairs.empty else []
+                r[b] = _fmt(float(bb["bound_value"].mean())) if len(bb) else "inapplicable"
+            rows.append(r)
+        lines += [_md(pd.DataFrame(rows)), ""]
+    # vacuous / inapplicable summary
+    return "\n".join(lines) + "\n"
+
+
+MIXTURE_SPEC = "mixture:dim=1,components=2,separation={D},var=1"
+
+
+def report_general_data(store, directory) -> list:
+    """Figures (N and delta sweeps with the bounds), the §7 reference-table reproduction, the
+    sample-vs-quadrature cross-check and ``headline.md`` for ``general-data``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    directory = Path(directory)
+    df, pairs = _frames(store, "general-data")
+    files: list = []
+    series = [s for s in ("near-singular gaussian", "circle", "sphere") if (df["series"] == s).any()]
+    fig, axes = plt.subplots(2, len(series), figsize=(4.5 * len(series), 7.8), squeeze=False)
+    for j, ser in enumerate(series):
+        _panel(axes[0][j], df, pairs, "N sweep", "kl", "grid", {"series": ser}, bounds=("benton2024-thm1",),
+               predicted=-1.0, title=f"{ser}: KL($p_\\delta$ ‖ gen), δ = 1e-3")  # fmt: skip
+        _panel(axes[1][j], df, pairs, "N sweep", "tv", "grid", {"series": ser},
+               bounds=("chen2023-cor3", "llt2023-thm7.2"), predicted=-0.5, title=f"{ser}: TV($p_\\delta$, gen)")  # fmt: skip
+    fig.suptitle("general-data: uniform vs Benton grid, T = 8, δ = 1e-3 (exact / quadrature laws); dashed: Benton "
+                 "et al. Thm 1 (C = 1)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    files += _save(fig, directory / "fig_N_sweep")
+    fig, axes = plt.subplots(3, len(series), figsize=(4.5 * len(series), 11), squeeze=False)
+    for j, ser in enumerate(series):
+        ax = axes[0][j]
+        _panel(ax, df, pairs, "delta sweep", "w2@data", "grid", {"series": ser}, predicted=0.5,
+               title=f"{ser}: $W_2$ to the data")  # fmt: skip
+        es = _series(df, "delta sweep", "w2_early_stop", {"series": ser, "grid": "benton"})
+        if not es.empty:
+            ax.plot(es.index, es.values, "k-", lw=0.8, alpha=0.7, label="$W_2(p_\\delta, p_0)$ (exact)")
+            for b in ("early-stop-w2", "llt2023-early-stop-w2"):
+                bs = _bound_series(pairs, "delta sweep", b, {"series": ser, "grid": "benton"})
+                if bs is not None:
+                    ax.plot(bs.index, bs.values, _BOUND_STYLE[b], color="k", lw=1, label=f"{b} bound")
+            ax.legend(fontsize=6.5)
+        _panel(axes[1][j], df, pairs, "delta sweep", "kl", "grid", {"series": ser}, bounds=("benton2024-thm1",),
+               title=f"{ser}: KL($p_\\delta$ ‖ gen) at fixed N")  # fmt: skip
+        _panel(axes[2][j], df, pairs, "delta sweep", "tv", "grid", {"series": ser},
+               bounds=("chen2023-cor3", "llt2023-thm7.2"), title=f"{ser}: TV($p_\\delta$, gen) at fixed N")  # fmt: skip
+    Nd = sorted(df.loc[df["delta sweep"].notna(), "steps"].unique())
+    fig.suptitle(f"general-data: early stopping δ at N = {', '.join(map(str, Nd))}; $W_2$ to the data ∝ √δ",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    files += _save(fig, directory / "fig_delta_sweep")
+    path = directory / "headline.md"
+    path.write_text(_headline_general(df, pairs))
+    files.append(path)
+    return files
+
+
+#: bounds-tv-kl.md §7: KL(q_delta || generated), near-singular Gaussian, delta = 1e-3, T = 8
+REFERENCE_TABLE = {
+    "uniform": {20: 24.8, 40: 20.4, 80: 16.7, 160: 13.4, 320: 10.3, 640: 7.31},
+    "benton": {20: 0.896, 40: 0.247, 80: 0.0649, 160: 0.0167, 320: 0.00422, 640: 0.00106},
+}
+
+
+def _headline_general(df, pairs) -> str:
+    import pandas as pd
+
+    lines = ["# general-data: headline numbers", "",
+             "Generated by `benchmarks/_tvkl_helpers.py:report_general_data` from the store.", ""]  # fmt: skip
+    ns = df[(df["series"] == "near-singular gaussian") & (df["metric"] == "kl") & df["N sweep"].notna()]
+    if not ns.empty:
+        rows = []
+        for grid in ("uniform", "benton"):
+            for N, ref in REFERENCE_TABLE[grid].items():
+                v = ns[(ns["grid"] == grid) & (ns["steps"] == N)]["value"]
+                if len(v):
+                    rows.append({"grid": grid, "N": N, "KL measured": f"{float(v.mean()):.4g}", "KL §7": f"{ref:g}",
+                                 "relative difference": f"{float(v.mean()) / ref - 1:+.2%}"})  # fmt: skip
+        lines += ["## Reproduction of bounds-tv-kl.md §7 (near-singular Gaussian, δ = 1e-3, T = 8)", "",
+                  "The §7 numbers are printed to 3 significant digits, so agreement within ±0.5 unit in the last "
+                  "digit (≤ 0.6%) is exact agreement.", "", _md(pd.DataFrame(rows)), ""]  # fmt: skip
+    rows = []
+    for ser in ("near-singular gaussian", "circle", "sphere"):
+        for grid in ("uniform", "benton"):
+            w = {"series": ser, "grid": grid}
+            r = {"series": ser, "grid": grid}
+            for m in ("kl", "tv"):
+                s = _series(df, "N sweep", m, w)
+                if s.empty:
+                    continue
+                sl, hw = _slope(s.index, s.values)
+                r[f"{m} slope in N"] = f"{sl:+.3f} ± {hw:.3f}" if math.isfinite(hw) else _fmt(sl)
+                r[f"{m} at N={int(s.index.max())}"] = _fmt(float(s.iloc[-1]))
+            bs = _bound_series(pairs, "N sweep", "benton2024-thm1", w)
+            if bs is not None and len(bs) >= 2:
+                r["Benton bound slope"] = f"{_slope(bs.index, bs.values)[0]:+.3f}"
+                r["Benton bound/measured"] = _ratio_range(pairs, "benton2024-thm1", {"N sweep": "*", **w})
+            if len(r) > 2:
+                rows.append(r)
+    if rows:
+        lines += ["## TV and KL to $p_\\delta$ vs N (δ = 1e-3); predicted: Benton KL −1, Chen Cor. 3 TV −1/2", "",
+                  _md(pd.DataFrame(rows)), ""]  # fmt: skip
+    rows = []
+    for ser in ("near-singular gaussian", "circle", "sphere"):
+        for grid in ("uniform", "benton"):
+            w = {"series": ser, "grid": grid}
+            s = _series(df, "delta sweep", "w2@data", w)
+            e = _series(df, "delta sweep", "w2_early_stop", w)
+            if s.empty:
+                continue
+            sl, hw = _slope(s.index, s.values)
+            el, ehw = _slope(e.index, e.values)
+            dmin = float(s.index.min())
+            rows.append({"series": ser, "grid": grid, "W2(gen, p0) slope in δ": f"{sl:+.3f} ± {hw:.3f}",
+                         "W2(p_δ, p0) slope in δ": f"{el:+.3f} ± {ehw:.3f}",
+                         f"W2(gen,p0)/√δ at δ={dmin:g}": _fmt(float(s.loc[dmin]) / math.sqrt(dmin)),
+                         f"W2(p_δ,p0)/√δ at δ={dmin:g}": _fmt(float(e.loc[dmin]) / math.sqrt(dmin)) if dmin in e.index else "—",
+                         "KL at smallest δ": _fmt(float(_series(df, "delta sweep", "kl", w).loc[dmin]))})  # fmt: skip
+    if rows:
+        lines += ["## The √δ law (predicted exponent +1/2)", "",
+                  "W2(p_δ, p_0)/√δ → √(2(d − k)) for a k-dimensional manifold in R^d (normal noise σ_δ² ≈ 2δ per "
+                  "normal direction): √2 = 1.41 for the circle in R² and the sphere in R³; for the near-singular "
+                  "Gaussian 3·(√(2δ + 1e-6) − 1e-3)/√δ (9 thin directions of standard deviation 1e-3), 3.95 at "
+                  "δ = 1e-4 and → √18 = 4.24 for δ ≫ 1e-6.", "", _md(pd.DataFrame(rows)), ""]  # fmt: skip
+    cc = df[df["engine"] == "samples"]
+    if not cc.empty:
+        rows = []
+        for (N, grid), g in cc.groupby(["steps", "grid"]):
+            twin = df[(df["engine"] == "quadrature") & (df["steps"] == N) & (df["grid"] == grid)
+                      & (df["early_stop"] == g["early_stop"].iloc[0]) & (df["samples"] == g["samples"].iloc[0])]  # fmt: skip
+            for m in ("w2@data", "tv", "kl"):
+                a = g[g["metric"] == m]
+                b = twin[twin["metric"] == m]
+                if a.empty:
+                    continue
+                a = a.iloc[0]
+                rows.append({"N": int(N), "metric": m, "samples (n=4000)": f"{a['value']:.4g} ± {_fmt(a['stderr'], 2)}",
+                             "floor": _fmt(a["floor"]), "estimator": a.get("record.estimator", ""),
+                             "meaningful": a.get("record.meaningful", ""),
+                             "quadrature (exact)": _fmt(float(b["value"].iloc[0]), 4) if len(b) else "—"})  # fmt: skip
+        lines += ["## Sample-based cross-check (circle, δ = 1e-2, Benton grid)", "", _md(pd.DataFrame(rows)), ""]
+    return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ $p_\delta$ (``reference=early-stopped``) for ``kl`` and ``tv``; ``w2@data`` is $
 $\delta$ (Chen et al.'s; its steps violate $h \lesssim 1/L(\delta) \approx 4\delta^2/R^2$) and ``benton``
 (half uniform on $[1, T]$, half geometric on $[\delta, 1]$; Benton et al. Cor. 1).
 
-Planes (explicit points, see :func:`points`; the extras ``N`` and ``delta`` hold the swept value in their
+Planes (explicit points, see :func:`points`; the extras ``N sweep`` and ``delta sweep`` hold the swept value in their
 own plane only, so that each rate is fitted on its plane):
 
 1. N sweep at $\delta = 10^{-3}$: N = 20 … 640 (the §7 table);
@@ -48,7 +48,7 @@ TARGETS = {
     "sphere": ("sphere:dim=3,manifold_dim=2,radius=1", "quadrature"),
 }
 DELTA0 = 1e-3
-FIELDS = ("target", "engine", "series", "steps", "early_stop", "samples", "N", "delta")
+FIELDS = ("target", "engine", "series", "steps", "early_stop", "samples", "N sweep", "delta sweep")
 
 PROFILES = {
     "quick": {
@@ -102,10 +102,10 @@ STUDY = Study(
     cell_fn=CELL_FN,
     report_fn=REPORT_FN,
     rates=(
-        Rate("kl", "N", by=("grid", "series"), predicted=-1.0, bound="benton2024-thm1"),
-        Rate("tv", "N", by=("grid", "series"), predicted=-0.5, bound="chen2023-cor3"),
-        Rate("w2@data", "delta", by=("grid", "series"), predicted=0.5, bound="llt2023-early-stop-w2"),
-        Rate("w2_early_stop", "delta", by=("grid", "series"), predicted=0.5, bound="early-stop-w2"),
+        Rate("kl", "N sweep", by=("grid", "series"), predicted=-1.0, bound="benton2024-thm1"),
+        Rate("tv", "N sweep", by=("grid", "series"), predicted=-0.5, bound="chen2023-cor3"),
+        Rate("w2@data", "delta sweep", by=("grid", "series"), predicted=0.5, bound="llt2023-early-stop-w2"),
+        Rate("w2_early_stop", "delta sweep", by=("grid", "series"), predicted=0.5, bound="early-stop-w2"),
     ),
     tables=(Table("metrics", index=("engine", "series", "grid", "early_stop", "steps")),),
     figures=(Figure("measured_vs_bound", kind="bound", metric=""),),

@@ -151,7 +151,7 @@ STUDY = Study(
         "quick": {},
         "full": {
             ("process", "steps", "horizon"): _proc_axis(HORIZONS_FULL),
-            "fig3_targets": ["four-clusters|two-moons|gaussian:dim=2,mean=0,var=0.1"],
+            "fig3_targets": ["four-clusters|two-moons"],
             "ascent_steps": [300],
             "descent_steps": [2500],
             "horizon_descent_steps": [2000],
@@ -241,7 +241,7 @@ def _log_bound(j: float | None, intercept: float) -> float:
 
 
 def verdicts(points: list[dict], final_intercept: float) -> dict[str, float]:
-    """Checkpoints against the Cor. 1 line: the fraction below it, the resolved violations (above the line
+    r"""Checkpoints against the Cor. 1 line: the fraction below it, the resolved violations (above the line
     with a $W_2$ resolvable above its noise floor), the unresolved ones (above the line but within the
     noise floor: the plug-in OT estimate is biased upward there, so nothing can be concluded) and the
     smallest margin $\log$ bound $- \log W_2$ (over all points and over resolved points)."""
