@@ -25,10 +25,10 @@ a one-dimensional integral when the state is one-dimensional:
   uniform one).
 
 The integral is the trapezoidal rule on a uniform grid whose spacing is a third (``radial2``: a quarter,
-with an end correction at $\rho = 0$) of the kernel width $\eta_k$ (divided by the largest slope of $c_{k+1}$ where there is mass), which for these smooth, rapidly
-decaying integrands is accurate to many digits (checked against the exact Gaussian recursion of
-:mod:`sgmbench.exact`: ``tests/test_study_tv_kl_rates.py``); only sources within ``tail`` kernel widths
-of a target point contribute (banded sum). The grid follows the mass (range and spacing are re-chosen at
+with an end correction at $\rho = 0$) of the kernel width $\eta_k$ (divided by the largest slope of
+$c_{k+1}$ where there is mass), which for these smooth, rapidly decaying integrands is accurate to many
+digits (checked against the exact Gaussian recursion of :mod:`sgmbench.exact`:
+``tests/test_study_tv_kl_rates.py``); only sources within ``tail`` kernel widths of a target point contribute (banded sum). The grid follows the mass (range and spacing are re-chosen at
 every step), so a step costs $O(G\cdot 6\,{\rm tail})$ with $G$ a few hundred points. The last step is
 evaluated on a grid that also resolves the reference law $p_\delta$ (width $\sigma_\delta$), so TV and KL
 are integrals of two known densities on one grid. The mass defect $|\int p_k - 1|$ is tracked and
@@ -61,7 +61,8 @@ def log_kernel(kind: str, x: np.ndarray, c: np.ndarray, eta: float) -> np.ndarra
     r"""$\log K_\eta(x \mid c)$: Gaussian (``line``), Rice (``radial2``), non-central $\chi_3$ (``radial3``).
 
     - Rice: $K = \frac{x}{\eta^2}e^{-(x-c)^2/2\eta^2}\,{\rm ive}(0, xc/\eta^2)$ (exponentially scaled $I_0$);
-    - $\chi_3$: $K = \sqrt{2/\pi}\,\frac{x^2}{\eta^3}e^{-(x-c)^2/2\eta^2}\,\frac{1 - e^{-2z}}{2z}$, $z = xc/\eta^2$
+    - $\chi_3$: $K = \sqrt{2/\pi}\,\frac{x^2}{\eta^3}e^{-(x-c)^2/2\eta^2}\,\frac{1 - e^{-2z}}{2z}$,
+      $z = xc/\eta^2$
       (equal to $\frac{x}{c\eta\sqrt{2\pi}}[e^{-(x-c)^2/2\eta^2} - e^{-(x+c)^2/2\eta^2}]$; 1 at $z = 0$).
     ``c = 0`` gives the $\chi_m$ law of $\|N(0, \eta^2I_m)\|$ (the prior's radius).
     """
@@ -79,8 +80,9 @@ def log_kernel(kind: str, x: np.ndarray, c: np.ndarray, eta: float) -> np.ndarra
 
 
 #: coefficients a_k = prod_{j<=k} (2j-1)^2 / (k! 8^k) of I_0(z) ~ e^z (2 pi z)^{-1/2} sum_k a_k z^{-k}
-_I0_ASYMPTOTIC = np.array([1.0, 1 / 8, 9 / 128, 75 / 1024, 3675 / 32768, 59535 / 262144, 2401245 / 4194304,
-                           57972915 / 33554432])  # fmt: skip
+_I0_ASYMPTOTIC = np.array(
+    [1.0, 1 / 8, 9 / 128, 75 / 1024, 3675 / 32768, 59535 / 262144, 2401245 / 4194304, 57972915 / 33554432]
+)
 _I0_SWITCH = 30.0
 
 
@@ -113,7 +115,8 @@ def kernel(kind: str, x: np.ndarray, c: np.ndarray, eta: float) -> np.ndarray:
 # Banded trapezoidal step
 # ------------------------------------------------------------------------------------------------
 def _accumulate(kind, w, c, eta, lo, dx, G, tail) -> np.ndarray:
-    r"""$\sum_i w_i K_\eta(x_j \mid c_i)$ on the grid $x_j = lo + j\,dx$, $j < G$, over $|x_j - c_i| \le$ tail·η."""
+    r"""$\sum_i w_i K_\eta(x_j \mid c_i)$ on the grid $x_j = lo + j\,dx$, $j < G$, over
+    $|x_j - c_i| \le$ tail·η."""
     half = int(math.ceil(tail * eta / dx)) + 1
     width = 2 * half + 2
     out = np.zeros(G)
@@ -282,7 +285,11 @@ def run_chain(
 # Divergences between two densities on one grid
 # ------------------------------------------------------------------------------------------------
 def divergences(
-    w: np.ndarray, p_ref: np.ndarray, p_gen: np.ndarray, dx: float | None = None, log_ref: np.ndarray | None = None
+    w: np.ndarray,
+    p_ref: np.ndarray,
+    p_gen: np.ndarray,
+    dx: float | None = None,
+    log_ref: np.ndarray | None = None,
 ) -> dict[str, float]:
     r"""TV $= \tfrac12\int|p - q|$, KL$(p\|q) = \int p\log(p/q)$ (``kl``, $p$ = reference) and KL$(q\|p)$
     (``kl_reverse``) with quadrature weights ``w`` on a uniform grid of spacing ``dx``; ``log_ref``, the
@@ -304,7 +311,9 @@ def divergences(
             aa, bb = np.abs(a[s]), np.abs(b[s])
             # exact |linear interpolant| on the crossing cell, plus the Euler-Maclaurin end terms
             # -h^2/12 [F'] of the two smooth pieces that end at the cell's nodes (F = |p - q|, F' = slope)
-            tv += float(np.sum(dx * (aa**2 + bb**2) / (2 * (aa + bb)) - dx * (aa + bb) / 2 + dx * (aa + bb) / 6))
+            tv += float(
+                np.sum(dx * (aa**2 + bb**2) / (2 * (aa + bb)) - dx * (aa + bb) / 2 + dx * (aa + bb) / 6)
+            )
     tv *= 0.5
     with np.errstate(divide="ignore"):
         lr = np.log(p_ref) if log_ref is None else log_ref
@@ -326,7 +335,11 @@ def chain_kind(target) -> str:
     if d == 1:
         return "line"
     name = getattr(target, "name", "")
-    if name in ("circle", "sphere") and getattr(target, "sub_dim", None) == d and getattr(target, "basis", None) is None:
+    if (
+        name in ("circle", "sphere")
+        and getattr(target, "sub_dim", None) == d
+        and getattr(target, "basis", None) is None
+    ):
         return f"radial{d}"
     if getattr(target, "is_gaussian", False) and d in (2, 3):
         lam, basis = target.eigh()
@@ -417,7 +430,8 @@ def reference_density(kind: str, target, process, t: float):
 def quadrature_measure(setting, *, ratio: float | None = None, tail: float = 9.0) -> dict[str, Any]:
     r"""Exact-to-quadrature metrics of one setting: ``tv``, ``kl``, ``kl_reverse`` against its reference law
     ($p_0$ or $p_\delta$), and for sphere targets ``w2@data`` $= (E(\|Y\| - R)^2)^{1/2}$ and
-    ``w2_early_stop`` $= W_2(p_\delta, p_0)$, ``w2_early_stop_rescaled`` $= W_2(p_0, (\alpha_\delta^{-1})_\#p_\delta)$.
+    ``w2_early_stop`` $= W_2(p_\delta, p_0)$, ``w2_early_stop_rescaled``
+    $= W_2(p_0, (\alpha_\delta^{-1})_\#p_\delta)$.
     Returns ``{"metrics": {...}, "info": {...}}`` with the cell-record fields."""
     t0 = time.perf_counter()
     chain, r = build_chain(setting)
@@ -439,27 +453,48 @@ def quadrature_measure(setting, *, ratio: float | None = None, tail: float = 9.0
     )
     tol = max(10 * info["mass_defect"], 1e-12)
     metrics = {
-        m: {"value": v, "exact": True, "stderr": 0.0, "floor": 0.0, "estimator": est, "note": note,
-            "tolerance": tol}
+        m: {
+            "value": v,
+            "exact": True,
+            "stderr": 0.0,
+            "floor": 0.0,
+            "estimator": est,
+            "note": note,
+            "tolerance": tol,
+        }
         for m, v in vals.items()
-    }  # fmt: skip
+    }
     if chain.kind != "line" and not getattr(r.target, "is_gaussian", False):
         R = float(r.target.radius)
         w2sq = float((dens.p * (x - R) ** 2) @ w / max(dens.mass(), 1e-300))
-        metrics["w2@data"] = {"value": math.sqrt(w2sq), "exact": True, "stderr": 0.0, "floor": 0.0,
-                              "estimator": est + " (E(|Y|-R)^2)^(1/2)", "note": note, "tolerance": tol}  # fmt: skip
+        metrics["w2@data"] = {
+            "value": math.sqrt(w2sq),
+            "exact": True,
+            "stderr": 0.0,
+            "floor": 0.0,
+            "estimator": est + " (E(|Y|-R)^2)^(1/2)",
+            "note": note,
+            "tolerance": tol,
+        }
         if setting.early_stop > 0:
             es = early_stop_w2_sphere(chain.kind, r.target, r.process, setting.early_stop)
             for k, v in es.items():
-                metrics[k] = {"value": v, "exact": True, "stderr": 0.0, "floor": 0.0,
-                              "estimator": "quadrature (E(|X_delta| - R)^2)^(1/2)", "note": "a property of the setting"}  # fmt: skip
+                metrics[k] = {
+                    "value": v,
+                    "exact": True,
+                    "stderr": 0.0,
+                    "floor": 0.0,
+                    "estimator": "quadrature (E(|X_delta| - R)^2)^(1/2)",
+                    "note": "a property of the setting",
+                }
     info.update(path="quadrature", kind=chain.kind, grid_points=int(x.size), total_s=time.perf_counter() - t0)
     return {"metrics": metrics, "info": info, "setting": r.as_dict()}
 
 
 def early_stop_w2_sphere(kind: str, target, process, delta: float) -> dict[str, float]:
-    r"""$W_2(p_\delta, p_0)$ and $W_2(p_0, (\alpha_\delta^{-1})_\#p_\delta)$ for the uniform law on a sphere of
-    radius $R$ filling $\mathbb R^m$: $(E(\|X_\delta\| - R)^2)^{1/2}$ and $(E(\|X_\delta\|/\alpha_\delta - R)^2)^{1/2}$,
+    r"""$W_2(p_\delta, p_0)$ and $W_2(p_0, (\alpha_\delta^{-1})_\#p_\delta)$ for the uniform law on a sphere
+    of radius $R$ filling $\mathbb R^m$: $(E(\|X_\delta\| - R)^2)^{1/2}$ and
+    $(E(\|X_\delta\|/\alpha_\delta - R)^2)^{1/2}$,
     by quadrature of the radial density (exact by the projection argument of the module docstring)."""
     a = float(process.alpha(delta))
     s = math.sqrt(float(process.sigma2(delta)))
@@ -480,9 +515,11 @@ def early_stop_w2_sphere(kind: str, target, process, delta: float) -> dict[str, 
 # Chen et al. 2023 Theorem 2 for Gaussian mixtures (the registry's Lipschitz bound needs log-concavity)
 # ------------------------------------------------------------------------------------------------
 def mixture_lipschitz(target, process, t_lo: float = 0.0, num: int = 2001) -> tuple[float, str]:
-    r"""$L = \max(1, \sup_{t\ge t_{lo}} L_t)$ for a mixture of Gaussians with one shared isotropic variance $v_0$.
+    r"""$L = \max(1, \sup_{t\ge t_{lo}} L_t)$ for a Gaussian mixture with one shared isotropic variance
+    $v_0$.
 
-    With $v_t = \alpha_t^2v_0 + \sigma_t^2$, $\nabla^2\log p_t = -I/v_t + (\alpha_t^2/v_t^2){\rm Cov}_{w(x)}(\mu_k)$
+    With $v_t = \alpha_t^2v_0 + \sigma_t^2$,
+    $\nabla^2\log p_t = -I/v_t + (\alpha_t^2/v_t^2){\rm Cov}_{w(x)}(\mu_k)$
     (``metrics-and-exact.md`` §3.5) and $0 \preceq {\rm Cov}_w(\mu_k) \preceq \tfrac{D^2}4I$ for means within
     diameter $D$ (Popoviciu), so $\|\nabla^2\log p_t\| \le \max(1/v_t,\ \alpha_t^2D^2/(4v_t^2) - 1/v_t)$
     (``bounds-tv-kl.md`` §2.6 (b); attained for two equal-weight modes at their midpoint). Derived.
@@ -500,7 +537,9 @@ def mixture_lipschitz(target, process, t_lo: float = 0.0, num: int = 2001) -> tu
     a2 = process.alpha(ts) ** 2
     v = a2 * v0 + process.sigma2(ts)
     L = torch.maximum(1.0 / v, a2 * D**2 / (4 * v**2) - 1.0 / v)
-    return max(1.0, float(L.max())), f"derived: max(1/v_t, alpha_t^2 D^2/(4 v_t^2) - 1/v_t), D = {D:g}, v_0 = {v0:g}"
+    return max(
+        1.0, float(L.max())
+    ), f"derived: max(1/v_t, alpha_t^2 D^2/(4 v_t^2) - 1/v_t), D = {D:g}, v_0 = {v0:g}"
 
 
 def chen_thm2_for_mixtures():
@@ -538,7 +577,10 @@ def chen_thm2_for_mixtures():
     def step_size(ctx):
         L, _ = mixture_lipschitz(ctx.target, ctx.process)
         h = float(steps(ctx).max())
-        return h * L <= 1.0, f"h L = {h:.4g} * {L:.4g} = {h * L:.4g} (needs <= 1, universal constant taken as 1)"
+        return (
+            h * L <= 1.0,
+            f"h L = {h:.4g} * {L:.4g} = {h * L:.4g} (needs <= 1, universal constant taken as 1)",
+        )
 
     def terms(ctx):
         L, how = mixture_lipschitz(ctx.target, ctx.process)
@@ -549,10 +591,14 @@ def chen_thm2_for_mixtures():
         init = init_kl_bound(ctx)
         return [
             Term("initialisation", math.sqrt(init.value / 2.0), DERIVED, scaled=False, note=init.note),
-            Term("discretisation", (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T), VERIFIED_SECONDARY,
-                 note=f"L = {L:.4g} ({how})"),
+            Term(
+                "discretisation",
+                (L * math.sqrt(d * h) + L * m2 * h) * math.sqrt(T),
+                VERIFIED_SECONDARY,
+                note=f"L = {L:.4g} ({how})",
+            ),
             Term("score", math.sqrt(float(ctx.score_error_sq.max())) * math.sqrt(T), VERIFIED_SECONDARY),
-        ]  # fmt: skip
+        ]
 
     return dataclasses.replace(
         chen2023.THM2,
@@ -599,8 +645,13 @@ def _exact(cell) -> dict[str, Any]:
     if "w2_early_stop" in cell.metrics and setting.early_stop > 0:
         target, process, _ = setting.resolve()
         v = early_stop_w2_gaussian(target.constants(), process, setting.early_stop)
-        out["metrics"]["w2_early_stop"] = {"value": v, "exact": True, "stderr": 0.0, "floor": 0.0,
-                                           "estimator": "closed form (Gaussian)"}  # fmt: skip
+        out["metrics"]["w2_early_stop"] = {
+            "value": v,
+            "exact": True,
+            "stderr": 0.0,
+            "floor": 0.0,
+            "estimator": "closed form (Gaussian)",
+        }
     return out
 
 
@@ -625,7 +676,12 @@ def _samples(cell) -> dict[str, Any]:
             metrics[m] = _record_dict(estimate(m, x, ref, seed=int(cell.seed)))
         elif m == "w2@data":
             metrics[m] = _record_dict(estimate("w2", x, r.target, seed=int(cell.seed)))
-    info = {"path": "samples", "nfe": nfe, "num_samples": int(x.shape[0]), "runtime_s": time.perf_counter() - t0}
+    info = {
+        "path": "samples",
+        "nfe": nfe,
+        "num_samples": int(x.shape[0]),
+        "runtime_s": time.perf_counter() - t0,
+    }
     return {"setting": r.as_dict(), "metrics": metrics, "info": info}
 
 
@@ -742,16 +798,30 @@ def _panel(ax, df, pairs, x, metric, hue, where=None, bounds=(), logx=True, pred
         for b in bounds:
             bs = _bound_series(pairs, x, b, w)
             if bs is not None and not bs.empty:
-                ax.plot(bs.index, bs.values, ls=_BOUND_STYLE.get(b, ":"), marker="x", ms=3.5, lw=1.2, color=c,
-                        label=f"{b} ({hv})")  # fmt: skip
+                ax.plot(
+                    bs.index,
+                    bs.values,
+                    ls=_BOUND_STYLE.get(b, ":"),
+                    marker="x",
+                    ms=3.5,
+                    lw=1.2,
+                    color=c,
+                    label=f"{b} ({hv})",
+                )
     if predicted is not None and not d.empty:
         xs = np.sort(d[x].astype(float).unique())
         xs = xs[xs > 0]
         first = d[(d[x] == xs[0]) & (d["value"] > 0)]["value"] if xs.size else d["value"].iloc[:0]
         if xs.size >= 2 and not first.empty:
             y0 = float(first.min()) * 3.0
-            ax.plot(xs, y0 * (xs / xs[0]) ** predicted, color="0.5", lw=0.9, ls=(0, (6, 3)),
-                    label=f"bound's exponent {predicted:+g}")  # fmt: skip
+            ax.plot(
+                xs,
+                y0 * (xs / xs[0]) ** predicted,
+                color="0.5",
+                lw=0.9,
+                ls=(0, (6, 3)),
+                label=f"bound's exponent {predicted:+g}",
+            )
     ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")
@@ -813,13 +883,13 @@ def _ratio_range(pairs, bound, where):
 
 
 def report_tv_kl_rates(store, directory) -> list:
-    """Figures (N, d, eps, T, D sweeps with every applicable bound) and ``headline.md`` for ``tv-kl-rates``."""
+    """Figures (N, d, eps, T, D sweeps with every applicable bound) and ``headline.md`` (tv-kl-rates)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    import pandas as pd
     from pathlib import Path
+
+    import matplotlib.pyplot as plt
 
     directory = Path(directory)
     df, pairs = _frames(store, "tv-kl-rates")
@@ -827,27 +897,61 @@ def report_tv_kl_rates(store, directory) -> list:
     kl_bounds = {"uniform": ("conforti2025-kl", "strasman2025-kl"), "benton": ("benton2024-thm1",)}
     tv_bounds = {"uniform": ("chen2023-thm2",), "benton": ()}
     # 1. N sweep: rows kl, tv; columns: series
-    series = sorted(df.loc[df["N sweep"].notna(), "series"].unique(), key=lambda s: (not s.startswith("g"), len(s), s))
+    series = sorted(
+        df.loc[df["N sweep"].notna(), "series"].unique(), key=lambda s: (not s.startswith("g"), len(s), s)
+    )
     fig, axes = plt.subplots(2, len(series), figsize=(4.3 * len(series), 7.6), squeeze=False)
     for j, ser in enumerate(series):
-        for i, (m, bnds, pred) in enumerate((("kl", kl_bounds, -1.0), ("tv", tv_bounds, -0.5))):
+        for i, (m, pred) in enumerate((("kl", -1.0), ("tv", -0.5))):
             ax = axes[i][j]
-            for arm in ("uniform", "benton"):
-                pass
-            _panel(ax, df, pairs, "N sweep", m, "grid", {"series": ser},
-                   bounds=tuple(dict.fromkeys(kl_bounds["uniform"] + kl_bounds["benton"]) if m == "kl" else tv_bounds["uniform"]),
-                   predicted=pred, title=ser)  # fmt: skip
-    fig.suptitle("tv-kl-rates: error vs number of steps N (uniform grid: vs $p_0$; Benton grid: vs $p_\\delta$, "
-                 "$\\delta=10^{-3}$); dotted/dashed: bounds on the same cells (C = 1)", fontsize=10)  # fmt: skip
+            _panel(
+                ax,
+                df,
+                pairs,
+                "N sweep",
+                m,
+                "grid",
+                {"series": ser},
+                bounds=tuple(
+                    dict.fromkeys(kl_bounds["uniform"] + kl_bounds["benton"])
+                    if m == "kl"
+                    else tv_bounds["uniform"]
+                ),
+                predicted=pred,
+                title=ser,
+            )
+    fig.suptitle(
+        "tv-kl-rates: error vs number of steps N (uniform grid: vs $p_0$; Benton grid: vs $p_\\delta$, "
+        "$\\delta=10^{-3}$); dotted/dashed: bounds on the same cells (C = 1)",
+        fontsize=10,
+    )
     fig.tight_layout()
     files += _save(fig, directory / "fig_N_sweep")
     # 2. d and eps sweeps
     fig, axes = plt.subplots(2, 2, figsize=(10.5, 8.2), squeeze=False)
     for j, (x, preds) in enumerate((("d sweep", (1.0, 0.5)), ("eps sweep", (2.0, 1.0)))):
-        _panel(axes[0][j], df, pairs, x, "kl", "grid", bounds=("conforti2025-kl", "strasman2025-kl", "benton2024-thm1"),
-               predicted=preds[0], title=f"KL vs {x.split()[0]} (N = 1024)")  # fmt: skip
-        _panel(axes[1][j], df, pairs, x, "tv", "grid", bounds=("chen2023-thm2",), predicted=preds[1],
-               title=f"TV vs {x.split()[0]} (N = 1024)")  # fmt: skip
+        _panel(
+            axes[0][j],
+            df,
+            pairs,
+            x,
+            "kl",
+            "grid",
+            bounds=("conforti2025-kl", "strasman2025-kl", "benton2024-thm1"),
+            predicted=preds[0],
+            title=f"KL vs {x.split()[0]} (N = 1024)",
+        )
+        _panel(
+            axes[1][j],
+            df,
+            pairs,
+            x,
+            "tv",
+            "grid",
+            bounds=("chen2023-thm2",),
+            predicted=preds[1],
+            title=f"TV vs {x.split()[0]} (N = 1024)",
+        )
     fig.suptitle("tv-kl-rates: Gaussian $N(\\mathbf{1}, 0.5 I_d)$, exact laws", fontsize=10)
     fig.tight_layout()
     files += _save(fig, directory / "fig_d_eps_sweeps")
@@ -856,12 +960,35 @@ def report_tv_kl_rates(store, directory) -> list:
         arms = [a for a in ("uniform", "benton") if ((df["T sweep"].notna()) & (df["grid"] == a)).any()]
         fig, axes = plt.subplots(2, len(arms), figsize=(5.2 * len(arms), 8), squeeze=False)
         for j, arm in enumerate(arms):
-            _panel(axes[0][j], df, pairs, "T sweep", "kl", "steps", {"grid": arm}, bounds=kl_bounds[arm], logx=False,
-                   title=f"{arm} grid: KL vs T")  # fmt: skip
-            _panel(axes[1][j], df, pairs, "T sweep", "tv", "steps", {"grid": arm}, bounds=tv_bounds[arm], logx=False,
-                   title=f"{arm} grid: TV vs T")  # fmt: skip
-        fig.suptitle("tv-kl-rates: horizon T at fixed N (Gaussian d = 10): small T, initialisation error; large T, "
-                     "larger steps h = T/N", fontsize=10)  # fmt: skip
+            _panel(
+                axes[0][j],
+                df,
+                pairs,
+                "T sweep",
+                "kl",
+                "steps",
+                {"grid": arm},
+                bounds=kl_bounds[arm],
+                logx=False,
+                title=f"{arm} grid: KL vs T",
+            )
+            _panel(
+                axes[1][j],
+                df,
+                pairs,
+                "T sweep",
+                "tv",
+                "steps",
+                {"grid": arm},
+                bounds=tv_bounds[arm],
+                logx=False,
+                title=f"{arm} grid: TV vs T",
+            )
+        fig.suptitle(
+            "tv-kl-rates: horizon T at fixed N (Gaussian d = 10): small T, initialisation error; large T, "
+            "larger steps h = T/N",
+            fontsize=10,
+        )
         fig.tight_layout()
         files += _save(fig, directory / "fig_T_sweep")
     # 4. separation sweep
@@ -872,12 +999,35 @@ def report_tv_kl_rates(store, directory) -> list:
         for j, arm in enumerate(("uniform", "benton")):
             sub = df[df["steps"].isin(pick)]
             psub = pairs[pairs["steps"].isin(pick)] if not pairs.empty else pairs
-            _panel(axes[0][j], sub, psub, "D sweep", "kl", "steps", {"grid": arm}, bounds=kl_bounds[arm],
-                   predicted=2.0, title=f"{arm} grid: KL vs mode separation D")  # fmt: skip
-            _panel(axes[1][j], sub, psub, "D sweep", "tv", "steps", {"grid": arm}, bounds=tv_bounds[arm],
-                   predicted=2.0, title=f"{arm} grid: TV vs mode separation D")  # fmt: skip
-        fig.suptitle("tv-kl-rates: mixture $\\frac{1}{2}N(-D/2, 1) + \\frac{1}{2}N(D/2, 1)$ in d = 1 (quadrature); Chen's L = max(1, D²/4 - 1)",
-                     fontsize=10)  # fmt: skip
+            _panel(
+                axes[0][j],
+                sub,
+                psub,
+                "D sweep",
+                "kl",
+                "steps",
+                {"grid": arm},
+                bounds=kl_bounds[arm],
+                predicted=2.0,
+                title=f"{arm} grid: KL vs mode separation D",
+            )
+            _panel(
+                axes[1][j],
+                sub,
+                psub,
+                "D sweep",
+                "tv",
+                "steps",
+                {"grid": arm},
+                bounds=tv_bounds[arm],
+                predicted=2.0,
+                title=f"{arm} grid: TV vs mode separation D",
+            )
+        fig.suptitle(
+            "tv-kl-rates: mixture $\\frac{1}{2}N(-D/2, 1) + \\frac{1}{2}N(D/2, 1)$ in d = 1 (quadrature); "
+            "Chen's L = max(1, D²/4 - 1)",
+            fontsize=10,
+        )
         fig.tight_layout()
         files += _save(fig, directory / "fig_separation_sweep")
     path = directory / "headline.md"
@@ -889,11 +1039,16 @@ def report_tv_kl_rates(store, directory) -> list:
 def _headline_tv_kl(df, pairs) -> str:
     import pandas as pd
 
-    lines = ["# tv-kl-rates: headline numbers", "",
-             "Generated by `benchmarks/_tvkl_helpers.py:report_tv_kl_rates` from the store. Slopes are OLS fits "
-             "of log(metric) on log(x) over every point of the sweep (± 95% half-width); `bound slope` is the same "
-             "fit of the bound's values on the same cells; `bound/measured` is the range of the tightness ratio "
-             "(C = 1) over the sweep.", ""]  # fmt: skip
+    lines = [
+        "# tv-kl-rates: headline numbers",
+        "",
+        "Generated by `benchmarks/_tvkl_helpers.py:report_tv_kl_rates` from the store. Slopes are OLS fits "
+        "of log(metric) on log(x) over every point of the sweep (± 95% half-width); `bound slope` is the "
+        "same "
+        "fit of the bound's values on the same cells; `bound/measured` is the range of the tightness ratio "
+        "(C = 1) over the sweep.",
+        "",
+    ]
     rows = []
     specs = [
         ("N sweep", "kl", "benton2024-thm1", -1.0, "benton"),
@@ -917,7 +1072,7 @@ def _headline_tv_kl(df, pairs) -> str:
         sub = df[(df["metric"] == m) & df[x].notna() & (df["grid"] == arm)]
         if x == "D sweep":
             sub = sub[sub["steps"] == sub["steps"].max()]
-        for key, g in sub.groupby(groups) if groups else [((), sub)]:
+        for key, _ in sub.groupby(groups) if groups else [((), sub)]:
             key = key if isinstance(key, tuple) else (key,)
             where = {"grid": arm, **dict(zip(groups, key))}
             s = _series(df, x, m, where)
@@ -925,13 +1080,20 @@ def _headline_tv_kl(df, pairs) -> str:
             bs = _bound_series(pairs, x, b, where)
             bsl = _slope(bs.index, bs.values)[0] if bs is not None and len(bs) >= 2 else math.nan
             napp = 0 if bs is None else len(bs)
-            rows.append({
-                "sweep": x.split()[0], "grid": arm, "group": ", ".join(f"{k}={v}" for k, v in zip(groups, key)) or "—",
-                "metric": m, "measured slope": f"{sl:+.3f} ± {hw:.3f}" if math.isfinite(hw) else _fmt(sl),
-                "bound": b, "predicted exponent": f"{pred:+g}",
-                "bound slope (fit)": f"{bsl:+.3f}" if math.isfinite(bsl) else "—",
-                "applicable at": f"{napp}/{len(s)}", "bound/measured": _ratio_range(pairs, b, {x: "*", **where}),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "sweep": x.split()[0],
+                    "grid": arm,
+                    "group": ", ".join(f"{k}={v}" for k, v in zip(groups, key)) or "—",
+                    "metric": m,
+                    "measured slope": f"{sl:+.3f} ± {hw:.3f}" if math.isfinite(hw) else _fmt(sl),
+                    "bound": b,
+                    "predicted exponent": f"{pred:+g}",
+                    "bound slope (fit)": f"{bsl:+.3f}" if math.isfinite(bsl) else "—",
+                    "applicable at": f"{napp}/{len(s)}",
+                    "bound/measured": _ratio_range(pairs, b, {x: "*", **where}),
+                }
+            )
     lines += ["## Fitted exponents: measured vs the bounds", "", _md(pd.DataFrame(rows)), ""]
     # mixtures at the largest N
     mix = df[df["D sweep"].notna()] if "D sweep" in df.columns else df.iloc[:0]
@@ -939,18 +1101,30 @@ def _headline_tv_kl(df, pairs) -> str:
         N = int(mix["steps"].max())
         lines += [f"## Mixtures at N = {N}: measured vs bounds (d = 1, var 1, T = 8)", ""]
         rows = []
-        from sgmbench.targets import get_target
         from sgmbench.processes import get_process
+        from sgmbench.targets import get_target
 
         proc = get_process("ou")
         for D in sorted(mix["D sweep"].unique()):
-            r = {"D": int(D), "Chen L": _fmt(mixture_lipschitz(get_target(MIXTURE_SPEC.format(D=int(D))), proc)[0])}
+            r = {
+                "D": int(D),
+                "Chen L": _fmt(mixture_lipschitz(get_target(MIXTURE_SPEC.format(D=int(D))), proc)[0]),
+            }
             for arm in ("uniform", "benton"):
                 for m in ("tv", "kl"):
-                    v = mix[(mix["D sweep"] == D) & (mix["steps"] == N) & (mix["grid"] == arm) & (mix["metric"] == m)]["value"]
+                    v = mix[
+                        (mix["D sweep"] == D)
+                        & (mix["steps"] == N)
+                        & (mix["grid"] == arm)
+                        & (mix["metric"] == m)
+                    ]["value"]
                     r[f"{m} ({arm})"] = _fmt(float(v.mean())) if len(v) else "—"
             for b in ("chen2023-thm2", "conforti2025-kl", "strasman2025-kl", "benton2024-thm1"):
-                bb = pairs[(pairs["bound"] == b) & (pairs["D sweep"] == D) & (pairs["steps"] == N)] if not pairs.empty else []
+                bb = (
+                    pairs[(pairs["bound"] == b) & (pairs["D sweep"] == D) & (pairs["steps"] == N)]
+                    if not pairs.empty
+                    else []
+                )
                 r[b] = _fmt(float(bb["bound_value"].mean())) if len(bb) else "inapplicable"
             rows.append(r)
         lines += [_md(pd.DataFrame(rows)), ""]
@@ -967,8 +1141,9 @@ def report_general_data(store, directory) -> list:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from pathlib import Path
+
+    import matplotlib.pyplot as plt
 
     directory = Path(directory)
     df, pairs = _frames(store, "general-data")
@@ -976,19 +1151,51 @@ def report_general_data(store, directory) -> list:
     series = [s for s in ("near-singular gaussian", "circle", "sphere") if (df["series"] == s).any()]
     fig, axes = plt.subplots(2, len(series), figsize=(4.5 * len(series), 7.8), squeeze=False)
     for j, ser in enumerate(series):
-        _panel(axes[0][j], df, pairs, "N sweep", "kl", "grid", {"series": ser}, bounds=("benton2024-thm1",),
-               predicted=-1.0, title=f"{ser}: KL($p_\\delta$ ‖ gen), δ = 1e-3")  # fmt: skip
-        _panel(axes[1][j], df, pairs, "N sweep", "tv", "grid", {"series": ser},
-               bounds=("chen2023-cor3", "llt2023-thm7.2"), predicted=-0.5, title=f"{ser}: TV($p_\\delta$, gen)")  # fmt: skip
-    fig.suptitle("general-data: uniform vs Benton grid, T = 8, δ = 1e-3 (exact / quadrature laws); dashed: Benton "
-                 "et al. Thm 1 (C = 1)", fontsize=10)  # fmt: skip
+        _panel(
+            axes[0][j],
+            df,
+            pairs,
+            "N sweep",
+            "kl",
+            "grid",
+            {"series": ser},
+            bounds=("benton2024-thm1",),
+            predicted=-1.0,
+            title=f"{ser}: KL($p_\\delta$ ‖ gen), δ = 1e-3",
+        )
+        _panel(
+            axes[1][j],
+            df,
+            pairs,
+            "N sweep",
+            "tv",
+            "grid",
+            {"series": ser},
+            bounds=("chen2023-cor3", "llt2023-thm7.2"),
+            predicted=-0.5,
+            title=f"{ser}: TV($p_\\delta$, gen)",
+        )
+    fig.suptitle(
+        "general-data: uniform vs Benton grid, T = 8, δ = 1e-3 (exact / quadrature laws); dashed: Benton "
+        "et al. Thm 1 (C = 1)",
+        fontsize=10,
+    )
     fig.tight_layout()
     files += _save(fig, directory / "fig_N_sweep")
     fig, axes = plt.subplots(3, len(series), figsize=(4.5 * len(series), 11), squeeze=False)
     for j, ser in enumerate(series):
         ax = axes[0][j]
-        _panel(ax, df, pairs, "delta sweep", "w2@data", "grid", {"series": ser}, predicted=0.5,
-               title=f"{ser}: $W_2$ to the data")  # fmt: skip
+        _panel(
+            ax,
+            df,
+            pairs,
+            "delta sweep",
+            "w2@data",
+            "grid",
+            {"series": ser},
+            predicted=0.5,
+            title=f"{ser}: $W_2$ to the data",
+        )
         es = _series(df, "delta sweep", "w2_early_stop", {"series": ser, "grid": "benton"})
         if not es.empty:
             ax.plot(es.index, es.values, "k-", lw=0.8, alpha=0.7, label="$W_2(p_\\delta, p_0)$ (exact)")
@@ -997,13 +1204,33 @@ def report_general_data(store, directory) -> list:
                 if bs is not None:
                     ax.plot(bs.index, bs.values, _BOUND_STYLE[b], color="k", lw=1, label=f"{b} bound")
             ax.legend(fontsize=6.5)
-        _panel(axes[1][j], df, pairs, "delta sweep", "kl", "grid", {"series": ser}, bounds=("benton2024-thm1",),
-               title=f"{ser}: KL($p_\\delta$ ‖ gen) at fixed N")  # fmt: skip
-        _panel(axes[2][j], df, pairs, "delta sweep", "tv", "grid", {"series": ser},
-               bounds=("chen2023-cor3", "llt2023-thm7.2"), title=f"{ser}: TV($p_\\delta$, gen) at fixed N")  # fmt: skip
+        _panel(
+            axes[1][j],
+            df,
+            pairs,
+            "delta sweep",
+            "kl",
+            "grid",
+            {"series": ser},
+            bounds=("benton2024-thm1",),
+            title=f"{ser}: KL($p_\\delta$ ‖ gen) at fixed N",
+        )
+        _panel(
+            axes[2][j],
+            df,
+            pairs,
+            "delta sweep",
+            "tv",
+            "grid",
+            {"series": ser},
+            bounds=("chen2023-cor3", "llt2023-thm7.2"),
+            title=f"{ser}: TV($p_\\delta$, gen) at fixed N",
+        )
     Nd = sorted(df.loc[df["delta sweep"].notna(), "steps"].unique())
-    fig.suptitle(f"general-data: early stopping δ at N = {', '.join(map(str, Nd))}; $W_2$ to the data ∝ √δ",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"general-data: early stopping δ at N = {', '.join(map(str, Nd))}; $W_2$ to the data ∝ √δ",
+        fontsize=10,
+    )
     fig.tight_layout()
     files += _save(fig, directory / "fig_delta_sweep")
     path = directory / "headline.md"
@@ -1022,8 +1249,12 @@ REFERENCE_TABLE = {
 def _headline_general(df, pairs) -> str:
     import pandas as pd
 
-    lines = ["# general-data: headline numbers", "",
-             "Generated by `benchmarks/_tvkl_helpers.py:report_general_data` from the store.", ""]  # fmt: skip
+    lines = [
+        "# general-data: headline numbers",
+        "",
+        "Generated by `benchmarks/_tvkl_helpers.py:report_general_data` from the store.",
+        "",
+    ]
     ns = df[(df["series"] == "near-singular gaussian") & (df["metric"] == "kl") & df["N sweep"].notna()]
     if not ns.empty:
         rows = []
@@ -1031,11 +1262,24 @@ def _headline_general(df, pairs) -> str:
             for N, ref in REFERENCE_TABLE[grid].items():
                 v = ns[(ns["grid"] == grid) & (ns["steps"] == N)]["value"]
                 if len(v):
-                    rows.append({"grid": grid, "N": N, "KL measured": f"{float(v.mean()):.4g}", "KL §7": f"{ref:g}",
-                                 "relative difference": f"{float(v.mean()) / ref - 1:+.2%}"})  # fmt: skip
-        lines += ["## Reproduction of bounds-tv-kl.md §7 (near-singular Gaussian, δ = 1e-3, T = 8)", "",
-                  "The §7 numbers are printed to 3 significant digits, so agreement within ±0.5 unit in the last "
-                  "digit (≤ 0.6%) is exact agreement.", "", _md(pd.DataFrame(rows)), ""]  # fmt: skip
+                    rows.append(
+                        {
+                            "grid": grid,
+                            "N": N,
+                            "KL measured": f"{float(v.mean()):.4g}",
+                            "KL §7": f"{ref:g}",
+                            "relative difference": f"{float(v.mean()) / ref - 1:+.2%}",
+                        }
+                    )
+        lines += [
+            "## Reproduction of bounds-tv-kl.md §7 (near-singular Gaussian, δ = 1e-3, T = 8)",
+            "",
+            "The §7 numbers are printed to 3 significant digits, so agreement within ±0.5 unit in the last "
+            "digit (≤ 0.6%) is exact agreement.",
+            "",
+            _md(pd.DataFrame(rows)),
+            "",
+        ]
     rows = []
     for ser in ("near-singular gaussian", "circle", "sphere"):
         for grid in ("uniform", "benton"):
@@ -1055,8 +1299,12 @@ def _headline_general(df, pairs) -> str:
             if len(r) > 2:
                 rows.append(r)
     if rows:
-        lines += ["## TV and KL to $p_\\delta$ vs N (δ = 1e-3); predicted: Benton KL −1, Chen Cor. 3 TV −1/2", "",
-                  _md(pd.DataFrame(rows)), ""]  # fmt: skip
+        lines += [
+            "## TV and KL to $p_\\delta$ vs N (δ = 1e-3); predicted: Benton KL −1, Chen Cor. 3 TV −1/2",
+            "",
+            _md(pd.DataFrame(rows)),
+            "",
+        ]
     rows = []
     for ser in ("near-singular gaussian", "circle", "sphere"):
         for grid in ("uniform", "benton"):
@@ -1068,32 +1316,63 @@ def _headline_general(df, pairs) -> str:
             sl, hw = _slope(s.index, s.values)
             el, ehw = _slope(e.index, e.values)
             dmin = float(s.index.min())
-            rows.append({"series": ser, "grid": grid, "W2(gen, p0) slope in δ": f"{sl:+.3f} ± {hw:.3f}",
-                         "W2(p_δ, p0) slope in δ": f"{el:+.3f} ± {ehw:.3f}",
-                         f"W2(gen,p0)/√δ at δ={dmin:g}": _fmt(float(s.loc[dmin]) / math.sqrt(dmin)),
-                         f"W2(p_δ,p0)/√δ at δ={dmin:g}": _fmt(float(e.loc[dmin]) / math.sqrt(dmin)) if dmin in e.index else "—",
-                         "KL at smallest δ": _fmt(float(_series(df, "delta sweep", "kl", w).loc[dmin]))})  # fmt: skip
+            rows.append(
+                {
+                    "series": ser,
+                    "grid": grid,
+                    "W2(gen, p0) slope in δ": f"{sl:+.3f} ± {hw:.3f}",
+                    "W2(p_δ, p0) slope in δ": f"{el:+.3f} ± {ehw:.3f}",
+                    f"W2(gen,p0)/√δ at δ={dmin:g}": _fmt(float(s.loc[dmin]) / math.sqrt(dmin)),
+                    f"W2(p_δ,p0)/√δ at δ={dmin:g}": _fmt(float(e.loc[dmin]) / math.sqrt(dmin))
+                    if dmin in e.index
+                    else "—",
+                    "KL at smallest δ": _fmt(float(_series(df, "delta sweep", "kl", w).loc[dmin])),
+                }
+            )
     if rows:
-        lines += ["## The √δ law (predicted exponent +1/2)", "",
-                  "W2(p_δ, p_0)/√δ → √(2(d − k)) for a k-dimensional manifold in R^d (normal noise σ_δ² ≈ 2δ per "
-                  "normal direction): √2 = 1.41 for the circle in R² and the sphere in R³; for the near-singular "
-                  "Gaussian 3·(√(2δ + 1e-6) − 1e-3)/√δ (9 thin directions of standard deviation 1e-3), 3.95 at "
-                  "δ = 1e-4 and → √18 = 4.24 for δ ≫ 1e-6.", "", _md(pd.DataFrame(rows)), ""]  # fmt: skip
+        lines += [
+            "## The √δ law (predicted exponent +1/2)",
+            "",
+            "W2(p_δ, p_0)/√δ → √(2(d − k)) for a k-dimensional manifold in R^d (normal noise σ_δ² ≈ 2δ per "
+            "normal direction): √2 = 1.41 for the circle in R² and the sphere in R³; for the near-singular "
+            "Gaussian 3·(√(2δ + 1e-6) − 1e-3)/√δ (9 thin directions of standard deviation 1e-3), 3.95 at "
+            "δ = 1e-4 and → √18 = 4.24 for δ ≫ 1e-6.",
+            "",
+            _md(pd.DataFrame(rows)),
+            "",
+        ]
     cc = df[df["engine"] == "samples"]
     if not cc.empty:
         rows = []
         for (N, grid), g in cc.groupby(["steps", "grid"]):
-            twin = df[(df["engine"] == "quadrature") & (df["steps"] == N) & (df["grid"] == grid)
-                      & (df["early_stop"] == g["early_stop"].iloc[0]) & (df["samples"] == g["samples"].iloc[0])]  # fmt: skip
+            twin = df[
+                (df["engine"] == "quadrature")
+                & (df["steps"] == N)
+                & (df["grid"] == grid)
+                & (df["early_stop"] == g["early_stop"].iloc[0])
+                & (df["samples"] == g["samples"].iloc[0])
+            ]
             for m in ("w2@data", "tv", "kl"):
                 a = g[g["metric"] == m]
                 b = twin[twin["metric"] == m]
                 if a.empty:
                     continue
                 a = a.iloc[0]
-                rows.append({"N": int(N), "metric": m, "samples (n=4000)": f"{a['value']:.4g} ± {_fmt(a['stderr'], 2)}",
-                             "floor": _fmt(a["floor"]), "estimator": a.get("record.estimator", ""),
-                             "meaningful": a.get("record.meaningful", ""),
-                             "quadrature (exact)": _fmt(float(b["value"].iloc[0]), 4) if len(b) else "—"})  # fmt: skip
-        lines += ["## Sample-based cross-check (circle, δ = 1e-2, Benton grid)", "", _md(pd.DataFrame(rows)), ""]
+                rows.append(
+                    {
+                        "N": int(N),
+                        "metric": m,
+                        "samples (n=4000)": f"{a['value']:.4g} ± {_fmt(a['stderr'], 2)}",
+                        "floor": _fmt(a["floor"]),
+                        "estimator": a.get("record.estimator", ""),
+                        "meaningful": a.get("record.meaningful", ""),
+                        "quadrature (exact)": _fmt(float(b["value"].iloc[0]), 4) if len(b) else "—",
+                    }
+                )
+        lines += [
+            "## Sample-based cross-check (circle, δ = 1e-2, Benton grid)",
+            "",
+            _md(pd.DataFrame(rows)),
+            "",
+        ]
     return "\n".join(lines) + "\n"

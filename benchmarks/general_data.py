@@ -21,8 +21,8 @@ $p_\delta$ (``reference=early-stopped``) for ``kl`` and ``tv``; ``w2@data`` is $
 $\delta$ (Chen et al.'s; its steps violate $h \lesssim 1/L(\delta) \approx 4\delta^2/R^2$) and ``benton``
 (half uniform on $[1, T]$, half geometric on $[\delta, 1]$; Benton et al. Cor. 1).
 
-Planes (explicit points, see :func:`points`; the extras ``N sweep`` and ``delta sweep`` hold the swept value in their
-own plane only, so that each rate is fitted on its plane):
+Planes (explicit points, see :func:`points`; the extras ``N sweep`` and ``delta sweep`` hold the swept value
+in their own plane only, so that each rate is fitted on its plane):
 
 1. N sweep at $\delta = 10^{-3}$: N = 20 … 640 (the §7 table);
 2. $\delta$ sweep at fixed N (320 full / 160 quick): $\delta = 10^{-1} \dots 10^{-4}$: the $\sqrt\delta$ law

@@ -42,8 +42,20 @@ REPORT_FN = "benchmarks._tvkl_helpers:report_tv_kl_rates"
 GAUSS = "gaussian:dim={d},mean=1,var=0.5"
 MIXTURE = "mixture:dim=1,components=2,separation={D},var=1"
 ARMS = [("uniform", 0.0, "data"), ("benton", 1e-3, "early-stopped")]
-FIELDS = ("target", "score", "horizon", "steps", "samples", "engine", "series", "N sweep", "d sweep",
-          "eps sweep", "T sweep", "D sweep")  # fmt: skip
+FIELDS = (
+    "target",
+    "score",
+    "horizon",
+    "steps",
+    "samples",
+    "engine",
+    "series",
+    "N sweep",
+    "d sweep",
+    "eps sweep",
+    "T sweep",
+    "D sweep",
+)
 D0, N_FIXED, T0 = 10, 1024, 8.0
 
 PROFILES = {
@@ -68,8 +80,21 @@ PROFILES = {
 }
 
 
-def _pt(target, steps, *, score="exact", horizon=T0, samples=2000, engine="exact", series="gaussian d=10",
-        N=None, d=None, score_error=None, T=None, separation=None):  # fmt: skip
+def _pt(
+    target,
+    steps,
+    *,
+    score="exact",
+    horizon=T0,
+    samples=2000,
+    engine="exact",
+    series="gaussian d=10",
+    N=None,
+    d=None,
+    score_error=None,
+    T=None,
+    separation=None,
+):
     """One plane point; ``N``, ``d``, ``score_error``, ``T``, ``separation`` fill the extras ``N sweep``,
     ``d sweep``, ``eps sweep``, ``T sweep``, ``D sweep`` (None outside their plane)."""
     return (target, score, horizon, steps, samples, engine, series, N, d, score_error, T, separation)
@@ -88,7 +113,10 @@ def points(profile: str) -> list[tuple]:
             _pt(MIXTURE.format(D=D), n, engine="quadrature", series=f"mixture D={D}", N=n, separation=D)
             for n in p["N"]
         ]
-    pts += [_pt(MIXTURE.format(D=8), n, samples=20000, engine="samples", series="mixture D=8") for n in p["samples"]]
+    pts += [
+        _pt(MIXTURE.format(D=8), n, samples=20000, engine="samples", series="mixture D=8")
+        for n in p["samples"]
+    ]
     return pts
 
 

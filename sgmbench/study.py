@@ -318,7 +318,6 @@ class Study:
                     point.update(zip(name, value))
                 else:
                     point[name] = value
-            point = {_canonical_axis(k): v for k, v in point.items()}
             if self.where is not None and not self.where(point):
                 continue
             cell = self._cell(point, fn)
