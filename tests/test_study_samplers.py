@@ -21,7 +21,8 @@ def test_expands_for_both_profiles():
         assert all(c.setting.prior == "exact" for c in cells)
         stopped = [c for c in cells if c.setting.early_stop > 0]
         assert stopped and all(c.setting.grid == "benton" for c in stopped)
-        assert {c.setting.sampler for c in stopped} == {"exponential-integrator", "predictor-corrector"}
+        assert "exponential-integrator" in {c.setting.sampler for c in stopped}
+    assert "predictor-corrector" in {c.setting.sampler for c in full if c.setting.early_stop > 0}
     steps = sorted({c.setting.steps for c in full})
     assert steps[0] <= 8 and steps[-1] >= 16384  # more than three decades
     assert set(S.SAMPLERS) <= set(available_samplers())
