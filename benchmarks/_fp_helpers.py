@@ -544,7 +544,7 @@ def _write(df, stem: Path, preamble: str | None = None) -> list[Path]:
     from sgmbench.report import to_latex, to_markdown
 
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    paths = [stem.with_name(stem.name + ext) for ext in (".csv", ".md", ".tex")]  # stems may contain dots
     df.to_csv(paths[0], index=False)
     paths[1].write_text((preamble.rstrip() + "\n\n" if preamble else "") + to_markdown(df))
     paths[2].write_text(to_latex(df))

@@ -23,8 +23,9 @@ GU_THRESHOLD = 1.0 / 3.0
 # ------------------------------------------------------------------------------------------------
 # Score error of the empirical optimal score
 # ------------------------------------------------------------------------------------------------
-def empirical_score_error(train_points: torch.Tensor, target, process, t: float, m: int,
-                          generator: torch.Generator) -> tuple[float, float]:
+def empirical_score_error(
+    train_points: torch.Tensor, target, process, t: float, m: int, generator: torch.Generator
+) -> tuple[float, float]:
     r"""Monte Carlo $E_{x\sim p_t}\|s^n_t(x) - \nabla\log p_t(x)\|^2$ with ``m`` fresh points of the true
     noised law $p_t$ (the authors' protocol, ``empirical-score.md`` §2.3); returns (mean, stderr)."""
     from sgmbench.targets.empirical import EmpiricalTarget
@@ -36,7 +37,9 @@ def empirical_score_error(train_points: torch.Tensor, target, process, t: float,
     return float(err.mean()), float(err.std() / math.sqrt(m))
 
 
-def time_averaged_error(train_points, target, process, times, m: int, generator) -> tuple[float, float, list[float]]:
+def time_averaged_error(
+    train_points, target, process, times, m: int, generator
+) -> tuple[float, float, list[float]]:
     """The time average over ``times`` of :func:`empirical_score_error` (the code's "score approximation
     error"), its standard error and the per-time values."""
     vals, ses = [], []
@@ -51,8 +54,11 @@ def time_averaged_error(train_points, target, process, times, m: int, generator)
 # ------------------------------------------------------------------------------------------------
 # Memorisation: nearest-neighbour ratio (Gu et al. 2023) and distances
 # ------------------------------------------------------------------------------------------------
-def nn_distances(samples: torch.Tensor, train: torch.Tensor, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""For every sample: the distances $d_1 \le d_2$ to its nearest and second-nearest training points and the
+def nn_distances(
+    samples: torch.Tensor, train: torch.Tensor, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""For every sample: the distances $d_1 \le d_2$ to its nearest and second-nearest training points and
+    the
     index of the nearest (Euclidean, exact; chunked over samples)."""
     x = torch.as_tensor(samples, dtype=DTYPE)
     y = torch.as_tensor(train, dtype=DTYPE)
@@ -86,15 +92,19 @@ def memorisation(samples, train, threshold: float = GU_THRESHOLD) -> dict[str, f
 # ------------------------------------------------------------------------------------------------
 # Total correlation I(X; Y_1..n) of one KDE sample and the training set (empirical-score.md §4.5)
 # ------------------------------------------------------------------------------------------------
-def total_correlation(n: int, d: int, c: float, gamma: float, *, train_sets: int = 10, per_centre: int = 50,
-                      seed: int = 0) -> dict[str, float]:
+def total_correlation(
+    n: int, d: int, c: float, gamma: float, *, train_sets: int = 10, per_centre: int = 50, seed: int = 0
+) -> dict[str, float]:
     r"""Two informations carried by one draw $X = Y_J + \gamma Z$ of the Gaussian KDE of a training set
     $Y_{1:n}$, $Y_i \sim N(0, c^2I_d)$ i.i.d., $J$ uniform:
 
-    - ``tc``: $I(X; Y_{1:n}) = E_Y{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,N(0, (c^2+\gamma^2)I)\big)$, the
-      authors' "total correlation" (``src/evaluate_total_correlation.py``: the same Monte Carlo, ``train_sets``
+    - ``tc``: $I(X; Y_{1:n}) = E_Y{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,N(0,
+    (c^2+\gamma^2)I)\big)$, the
+      authors' "total correlation" (``src/evaluate_total_correlation.py``: the same Monte Carlo,
+      ``train_sets``
       training sets, ``per_centre`` points around each $Y_i$). It tends to 0 as $\gamma\to\infty$ but is *not*
-      bounded by $\log n$: as $\gamma \to 0$ it grows like $d\log(c/\gamma) - \log n$ (a continuous $X$ is then
+      bounded by $\log n$: as $\gamma \to 0$ it grows like $d\log(c/\gamma) - \log n$ (a continuous $X$ is
+      then
       determined by the training set);
     - ``index``: $I(X; J \mid Y_{1:n}) = E[\log(n\,w_J(X))]$, $w$ the posterior of the index (a softmax),
       which lies in $[0, \log n]$: $\log n$ when a sample reveals which training point it copies.
@@ -158,8 +168,14 @@ class CachedKDE:
         return self.law.log_prob(torch.as_tensor(x, dtype=DTYPE))
 
 
-def record(value: float, *, stderr: float | None = None, floor: float | None = None, exact: bool = False,
-           **fields: Any) -> dict[str, Any]:
+def record(
+    value: float,
+    *,
+    stderr: float | None = None,
+    floor: float | None = None,
+    exact: bool = False,
+    **fields: Any,
+) -> dict[str, Any]:
     """A metric record of the outcome contract (value, exact, stderr, floor) plus ``fields``."""
     v = float(value) if value is not None else float("nan")
     s = None if stderr is None or not math.isfinite(float(stderr)) else float(stderr)

@@ -27,11 +27,12 @@ a one-dimensional integral when the state is one-dimensional:
 The integral is the trapezoidal rule on a uniform grid whose spacing is a third (``radial2``: a quarter,
 with an end correction at $\rho = 0$) of the kernel width $\eta_k$ (divided by the largest slope of
 $c_{k+1}$ where there is mass), which for these smooth, rapidly decaying integrands is accurate to many
-digits (checked against the exact Gaussian recursion of :mod:`sgmbench.exact`:
-``tests/test_study_tv_kl_rates.py``); only sources within ``tail`` kernel widths of a target point contribute (banded sum). The grid follows the mass (range and spacing are re-chosen at
-every step), so a step costs $O(G\cdot 6\,{\rm tail})$ with $G$ a few hundred points. The last step is
-evaluated on a grid that also resolves the reference law $p_\delta$ (width $\sigma_\delta$), so TV and KL
-are integrals of two known densities on one grid. The mass defect $|\int p_k - 1|$ is tracked and
+digits (checked against the exact Gaussian recursion of :mod:`sgmbench.exact` in
+``tests/test_study_tv_kl_rates.py``). Only sources within ``tail`` kernel widths of a target point
+contribute (banded sum). The grid follows the mass (range and spacing are re-chosen at every step), so a
+step costs $O(G\cdot 6\,{\rm tail})$ with $G$ a few hundred points. The last step is evaluated on a grid
+that also resolves the reference law $p_\delta$ (width $\sigma_\delta$), so TV and KL are integrals of two
+known densities on one grid. The mass defect $|\int p_k - 1|$ is tracked and
 reported (``info.mass_defect``) as the accuracy diagnostic.
 """
 

@@ -196,6 +196,7 @@ STUDY = Study(
     ),
     profiles={"quick": {AXIS: QUICK}, "full": {AXIS: FULL}},
     cell_fn="benchmarks._fp_helpers:fp_cell",
+    report_fn="benchmarks.forward_processes:report_hook",
     source="benchmarks/forward_processes.py",
 )
 
@@ -205,6 +206,13 @@ def report_extras(store, results_dir="results"):
     from benchmarks._fp_helpers import fp_report_extras
 
     return fp_report_extras(store, "forward-processes", results_dir)
+
+
+def report_hook(store, directory):
+    """``Study.report_fn``: ``sgmbench report`` passes ``results/<study>/``; the extras take its parent."""
+    from pathlib import Path
+
+    return report_extras(store, Path(directory).parent)
 
 
 if __name__ == "__main__":

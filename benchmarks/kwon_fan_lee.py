@@ -24,6 +24,16 @@ our VP process ``ddpm-sigmoid``, see :mod:`benchmarks._kfl_helpers`):
   $T$ steps, so $\int_0^T\tilde\beta \approx T/200$), beside the measured $W_2(p_0, q_0)$ and the full Cor. 1
   bound; $\hat L_s(t)$ along the longest run.
 
+**Training** (:func:`sgmbench.training.train_score`; deviations from KFL for a CPU budget, each checked to
+matter): MLP 3×64, SiLU (KFL: softplus, which after the ascent phase stayed on the "predict zero" plateau for
+the whole short run), $\varepsilon$-prediction with the suite's noise-level conditioning (KFL: a per-step
+embedding gate), batch 128, AdamW (weight decay 0.01), times uniform on $[1, N]$ with the plain
+$\varepsilon$-MSE (minimiser: the true score, as for KFL's $\beta/(1-\bar\alpha)$ weighting). Ascent: lr
+$3\cdot10^{-4}$ until the batch loss reaches 1000 ($\log J \approx 7$; KFL: 10 epochs), then descent at lr
+$3\cdot10^{-3}$ with cosine decay for ``descent_steps`` (KFL: lr $10^{-3}$, ~39 000 steps). Gradient norms are
+clipped at 1: without it Adam's second moments, inflated by the exploding ascent gradients, stall the
+descent for ~1000 steps.
+
 The generic report draws the tables; the figures above are drawn by :func:`make_figures` (run
 ``python -m benchmarks.kwon_fan_lee figures --store PATH``), which needs the checkpoint histories kept in the
 cells' ``info``.
@@ -70,12 +80,14 @@ def _proc_axis(horizons):
 def _where(p) -> bool:
     exp = p["experiment"]
     if exp == "training-run":
-        return p["steps"] == 10 and (p["regulariser"] == "none" or p["target"] in p["fig3_targets"].split("|"))
+        return p["steps"] == 10 and (
+            p["regulariser"] == "none" or p["target"] in p["fig3_targets"].split("|")
+        )
     return p["target"] == FIG4_TARGET and p["regulariser"] == "none"
 
 
 STUDY = Study(
-    title="Kwon-Fan-Lee 2022: W2 vs the score-matching loss along training, the Cor. 1 line, regularisers, horizon",
+    title="Kwon-Fan-Lee 2022: W2 vs the score-matching loss, the Cor. 1 line, regularisers, horizon",
     axes={
         "experiment": ["training-run", "horizon"],
         "target": list(TARGETS),
@@ -142,8 +154,15 @@ STUDY = Study(
         Table(
             "fig4_offset",
             index=("experiment", "steps"),
-            metrics=("integrated_beta", "log_I_T", "w2_pT_qT", "offset", "score_term", "cor1_total_T",
-                     "w2_q0_standard_prior"),
+            metrics=(
+                "integrated_beta",
+                "log_I_T",
+                "w2_pT_qT",
+                "offset",
+                "score_term",
+                "cor1_total_T",
+                "w2_q0_standard_prior",
+            ),
         ),
     ),
     figures=(Figure("measured_vs_bound", kind="bound", metric=""),),
@@ -179,7 +198,9 @@ def kfl_cell(cell) -> dict[str, Any]:
 def _network(dim: int, regulariser: str):
     from sgmbench.networks import NetworkConfig
 
-    return NetworkConfig(dim=dim, width=64, depth=3, activation="silu", spectral_norm=regulariser == "spectral")
+    return NetworkConfig(
+        dim=dim, width=64, depth=3, activation="silu", spectral_norm=regulariser == "spectral"
+    )
 
 
 def _train_config(cell, *, ascent: int, descent: int, horizon: float, eval_every: int):
@@ -210,8 +231,9 @@ def _train_config(cell, *, ascent: int, descent: int, horizon: float, eval_every
     )
 
 
-def _measure(score, target, process, ev, *, n: int, seed: int, points: int, initial: str = "exact",
-             fast: bool = False) -> dict:
+def _measure(
+    score, target, process, ev, *, n: int, seed: int, points: int, initial: str = "exact", fast: bool = False
+) -> dict:
     """Everything KFL plot at one checkpoint: discrete losses, L_s, intercept, W2 (exact OT, sliced)."""
     import torch
 
@@ -219,8 +241,9 @@ def _measure(score, target, process, ev, *, n: int, seed: int, points: int, init
 
     N = process.num_steps
     out: dict[str, Any] = dict(H.discrete_losses(score, ev))
-    ls = one_sided_lipschitz(score, list(range(1, N + 1)), target, process, num_points=points, num_pairs=points,
-                             seed=seed + 11)
+    ls = one_sided_lipschitz(
+        score, list(range(1, N + 1)), target, process, num_points=points, num_pairs=points, seed=seed + 11
+    )
     out["ls"] = [float(v) for v in ls.value]
     out.update(H.kfl_constants(ls.value, process.rates, out.get("b")))
     gen = torch.Generator().manual_seed(seed)
@@ -289,8 +312,16 @@ def _exact_score_w2(target, process, n: int, seed: int, initial: str = "exact") 
     return H.w2_records(x, target, seed=seed + 1, sliced_n=None)["w2"]
 
 
-def _bound_row(name: str, value: float, measured: float, terms: dict, compares: str, *,
-               resolvable: bool = True, note: str = "") -> dict:
+def _bound_row(
+    name: str,
+    value: float,
+    measured: float,
+    terms: dict,
+    compares: str,
+    *,
+    resolvable: bool = True,
+    note: str = "",
+) -> dict:
     """A row of the store's bound table. ``holds`` is ``None`` where the measured $W_2$ exceeds the bound but
     is not resolvable above its noise floor (the plug-in OT estimate is biased upward by the floor)."""
     holds = None
@@ -322,7 +353,6 @@ def _bound_row(name: str, value: float, measured: float, terms: dict, compares: 
 
 def training_run(cell) -> dict[str, Any]:
     """Figs. 2–3: train with gradient ascent then descent, measuring at log-spaced checkpoints."""
-    import torch
 
     from sgmbench.processes import get_process
     from sgmbench.targets import get_target
@@ -338,7 +368,9 @@ def training_run(cell) -> dict[str, Any]:
     ev = H.make_discrete_eval(target, process, m=256, seed=1234)
     # checkpoints: ~k/3 during ascent (uniform), ~2k/3 during descent (geometric in the descent step)
     asc_every = 10  # the ascent grows log J about linearly in the step and stops at ascent_max_loss
-    desc_marks = sorted({int(v) for v in np.geomspace(eval_every, descent, max(2, 2 * k // 3))}) if descent else []
+    desc_marks = (
+        sorted({int(v) for v in np.geomspace(eval_every, descent, max(2, 2 * k // 3))}) if descent else []
+    )
     state = {"last_ascent": 0, "marks": list(desc_marks)}
     points: list[dict] = []
     seed = int(cell.seed) % (2**31)
@@ -378,46 +410,100 @@ def training_run(cell) -> dict[str, Any]:
     thm1 = math.exp(final["log_thm1_score"]) if "log_thm1_score" in final else float("nan")
     w2f = final.get("w2", float("nan"))
     metrics = {
-        "w2": H.plain_record(w2f, stderr=final.get("w2_se"), floor=final.get("w2_floor"),
-                             estimator="ot-exact (POT emd2) vs a fresh target sample", n=s.samples),
-        "sliced_w2": H.plain_record(final.get("sliced_w2", float("nan")), stderr=final.get("sliced_w2_se"),
-                                    floor=final.get("sliced_w2_floor"), estimator="sliced (200 projections)"),
-        "sliced_w2_128": H.plain_record(final.get("sliced_w2_128", float("nan")),
-                                        stderr=final.get("sliced_w2_128_se"),
-                                        floor=final.get("sliced_w2_128_floor"),
-                                        estimator="sliced, 128 points, 50 projections (KFL notebook)"),
+        "w2": H.plain_record(
+            w2f,
+            stderr=final.get("w2_se"),
+            floor=final.get("w2_floor"),
+            estimator="ot-exact (POT emd2) vs a fresh target sample",
+            n=s.samples,
+        ),
+        "sliced_w2": H.plain_record(
+            final.get("sliced_w2", float("nan")),
+            stderr=final.get("sliced_w2_se"),
+            floor=final.get("sliced_w2_floor"),
+            estimator="sliced (200 projections)",
+        ),
+        "sliced_w2_128": H.plain_record(
+            final.get("sliced_w2_128", float("nan")),
+            stderr=final.get("sliced_w2_128_se"),
+            floor=final.get("sliced_w2_128_floor"),
+            estimator="sliced, 128 points, 50 projections (KFL notebook)",
+        ),
         "w2_floor": H.plain_record(final.get("w2_floor") or float("nan"), note="OT noise floor at this n"),
-        "w2_exact_score": H.plain_record(exact["value"], stderr=exact.get("stderr"), floor=exact.get("floor"),
-                                         note="10-step DDPM with the exact score: discretisation error"),
+        "w2_exact_score": H.plain_record(
+            exact["value"],
+            stderr=exact.get("stderr"),
+            floor=exact.get("floor"),
+            note="10-step DDPM with the exact score: discretisation error",
+        ),
         "j_dsm": H.plain_record(final["j_dsm"], stderr=final["j_dsm_se"]),
         "j_sm": H.plain_record(j_sm if j_sm is not None else float("nan"), stderr=final.get("j_sm_se")),
-        "intercept": H.plain_record(final_intercept, note="1/2 log(2 int g^2 I^2), L_s estimated (lower estimate)"),
+        "intercept": H.plain_record(
+            final_intercept, note="1/2 log(2 int g^2 I^2), L_s estimated (lower estimate)"
+        ),
         "ls_max": H.plain_record(max(final["ls"])),
         "cor1_bound": H.plain_record(cor1, note="sqrt(2 int g^2 I^2 J_SM), q_T = p_T"),
         "thm1_bound": H.plain_record(thm1, note="int g^2 I sqrt(b), q_T = p_T"),
     }
     for name, val in v.items():
         metrics[name] = H.plain_record(val, exact=True)
-    compares = "W2(p_0, q_0) of KFL's 10-step DDPM with q_T = p_T (the paper's discrete application of the theorem)"
+    compares = (
+        "W2(p_0, q_0) of KFL's 10-step DDPM with q_T = p_T (the paper's discrete application of the theorem)"
+    )
     resolvable = bool(final.get("w2_meaningful", True))
     bounds = [
-        _bound_row("kfl2022-cor1", cor1, w2f, {"intercept": final_intercept, "J_SM": j_sm}, compares,
-                   resolvable=resolvable),
+        _bound_row(
+            "kfl2022-cor1",
+            cor1,
+            w2f,
+            {"intercept": final_intercept, "J_SM": j_sm},
+            compares,
+            resolvable=resolvable,
+        ),
         _bound_row("kfl2022-thm1", thm1, w2f, {"log_I_T": final["log_I_T"]}, compares, resolvable=resolvable),
     ]
     history = [
-        {k2: p.get(k2) for k2 in ("step", "phase", "j_dsm", "j_sm", "w2", "w2_floor", "w2_meaningful", "sliced_w2",
-                                   "sliced_w2_floor", "sliced_w2_128", "intercept", "log_I_T", "failure")}
+        {
+            k2: p.get(k2)
+            for k2 in (
+                "step",
+                "phase",
+                "j_dsm",
+                "j_sm",
+                "w2",
+                "w2_floor",
+                "w2_meaningful",
+                "sliced_w2",
+                "sliced_w2_floor",
+                "sliced_w2_128",
+                "intercept",
+                "log_I_T",
+                "failure",
+            )
+        }
         for p in points
     ]
     info = {
         "nfe": N,
         "history": history,
-        "final": {k2: final.get(k2) for k2 in ("ls", "log_I", "b", "intercept", "j_dsm", "j_sm", "w2",
-                                                 "w2_floor", "sliced_w2", "log_thm1_score")},
+        "final": {
+            k2: final.get(k2)
+            for k2 in (
+                "ls",
+                "log_I",
+                "b",
+                "intercept",
+                "j_dsm",
+                "j_sm",
+                "w2",
+                "w2_floor",
+                "sliced_w2",
+                "log_thm1_score",
+            )
+        },
         "train_seconds": res.seconds,
         "ascent_stopped_at": state["last_ascent"],
-        "loss_history": [{k2: r.get(k2) for k2 in ("step", "phase", "dsm", "sm")} for r in res.history[:: 4]],
+        "loss_history": [{k2: r.get(k2) for k2 in ("step", "phase", "dsm", "sm")} for r in res.history[::4]],
     }
     return {"setting": {**s.as_dict(), "dim": target.dim}, "metrics": metrics, "bounds": bounds, "info": info}
 
@@ -444,8 +530,9 @@ def horizon_point(cell) -> dict[str, Any]:
     )
     ev = H.make_discrete_eval(target, process, m=max(32, 2560 // N), seed=1234)
     points = max(32, min(256, 4096 // N))
-    m = _measure(res.score, target, process, ev, n=s.samples, seed=seed + 202, points=points,
-                 initial="standard-normal")
+    m = _measure(
+        res.score, target, process, ev, n=s.samples, seed=seed + 202, points=points, initial="standard-normal"
+    )
     # W2(p_T, q_T) with q_T = N(0, I): exact OT between samples of both
     gen = torch.Generator().manual_seed(seed + 404)
     pT = target.noised(process, float(N)).sample(s.samples, generator=gen)
@@ -458,12 +545,16 @@ def horizon_point(cell) -> dict[str, Any]:
     cor1 = score_term + offset
     w2 = m.get("w2", float("nan"))
     metrics = {
-        "w2": H.plain_record(w2, stderr=m.get("w2_se"), floor=m.get("w2_floor"),
-                             note="q_T = N(0, I) (KFL Fig. 4)"),
+        "w2": H.plain_record(
+            w2, stderr=m.get("w2_se"), floor=m.get("w2_floor"), note="q_T = N(0, I) (KFL Fig. 4)"
+        ),
         "offset": H.plain_record(offset, note="I(T) W2(p_T, q_T), q_T = N(0, I)"),
         "log_I_T": H.plain_record(m["log_I_T"]),
-        "w2_pT_qT": H.plain_record(w2T, stderr=rec.stderr if math.isfinite(rec.stderr) else None,
-                                   note="exact OT between samples of p_T and N(0, I)"),
+        "w2_pT_qT": H.plain_record(
+            w2T,
+            stderr=rec.stderr if math.isfinite(rec.stderr) else None,
+            note="exact OT between samples of p_T and N(0, I)",
+        ),
         "score_term": H.plain_record(score_term, note="sqrt(2 int g^2 I^2 J_SM)"),
         "cor1_bound": H.plain_record(cor1),
         "cor1_total_T": H.plain_record(cor1, note="score term + offset"),
@@ -474,8 +565,16 @@ def horizon_point(cell) -> dict[str, Any]:
         "integrated_beta": H.plain_record(float(process.cumulative[-1])),
     }
     compares = "W2(p_0, q_0) of the T-step DDPM with q_T = N(0, I) (KFL Fig. 4)"
-    bounds = [_bound_row("kfl2022-cor1", cor1, w2, {"offset": offset, "score": score_term}, compares,
-                         resolvable=bool(m.get("w2_meaningful", True)))]
+    bounds = [
+        _bound_row(
+            "kfl2022-cor1",
+            cor1,
+            w2,
+            {"offset": offset, "score": score_term},
+            compares,
+            resolvable=bool(m.get("w2_meaningful", True)),
+        )
+    ]
     info = {"nfe": N, "ls": m["ls"], "log_I": m["log_I"], "train_seconds": res.seconds}
     return {"setting": {**s.as_dict(), "dim": target.dim}, "metrics": metrics, "bounds": bounds, "info": info}
 
@@ -527,7 +626,9 @@ def _num(v) -> float:
 
 
 def _fig2(runs, out_dir, plots, plt) -> list[Path]:
-    base = {r["cell"]["setting"]["target"]: r for r in runs if r["cell"]["extras"].get("regulariser") == "none"}
+    base = {
+        r["cell"]["setting"]["target"]: r for r in runs if r["cell"]["extras"].get("regulariser") == "none"
+    }
     order = [t for t in TARGETS if t in base]
     fig, axes = plt.subplots(2, len(order), figsize=(5.2 * len(order), 9.0), squeeze=False)
     for j, t in enumerate(order):
@@ -544,38 +645,83 @@ def _fig2(runs, out_dir, plots, plt) -> list[Path]:
             asc = np.array([p["phase"] in ("init", "ascent") for p in hist])
             res = np.array([p.get("w2_meaningful") not in (False, "false") for p in hist])
             for sel, mk, col, lab in ((asc, "^", "tab:red", "ascent"), (~asc, "o", "tab:blue", "descent")):
-                ax.scatter(lj[sel & res], lw[sel & res], marker=mk, color=col, s=28,
-                           label=f"$W_2$ (exact OT), {lab}")
+                ax.scatter(
+                    lj[sel & res], lw[sel & res], marker=mk, color=col, s=28, label=f"$W_2$ (exact OT), {lab}"
+                )
                 if (sel & ~res).any():
-                    ax.scatter(lj[sel & ~res], lw[sel & ~res], marker=mk, facecolors="none", edgecolors=col, s=28,
-                               label=f"$W_2$ within its noise floor, {lab}")
+                    ax.scatter(
+                        lj[sel & ~res],
+                        lw[sel & ~res],
+                        marker=mk,
+                        facecolors="none",
+                        edgecolors=col,
+                        s=28,
+                        label=f"$W_2$ within its noise floor, {lab}",
+                    )
             ax.scatter(lj, lsw, marker=".", color="0.45", s=22, label="sliced $W_2$ (KFL notebook)")
-            ax.scatter(lj, lb, marker="_", color="tab:green", s=60, linewidths=1.5,
-                       label=r"Cor. 1 per checkpoint: $\frac{1}{2}\log J + c_\theta$")
+            ax.scatter(
+                lj,
+                lb,
+                marker="_",
+                color="tab:green",
+                s=60,
+                linewidths=1.5,
+                label=r"Cor. 1 per checkpoint: $\frac{1}{2}\log J + c_\theta$",
+            )
             xs = np.linspace(np.nanmin(lj) - 0.3, np.nanmax(lj) + 0.3, 10)
-            ax.plot(xs, 0.5 * xs + c_final, color="k", lw=1.4, label="slope ½ line of the final network (KFL's plot)")
+            ax.plot(
+                xs,
+                0.5 * xs + c_final,
+                color="k",
+                lw=1.4,
+                label="slope ½ line of the final network (KFL's plot)",
+            )
             ax.text(0.98, 0.03, f"final $c$ = {c_final:.2f}", transform=ax.transAxes, ha="right", fontsize=8)
             fl = np.nanmedian([_num(p.get("w2_floor")) for p in hist])
             if np.isfinite(fl) and fl > 0:
                 n_rec = row["cell"]["extras"].get("record_samples")
-                ax.axhline(np.log(fl), color="tab:blue", ls=":", lw=1.0,
-                           label=f"OT noise floor of the checkpoints (n = {n_rec})")
+                ax.axhline(
+                    np.log(fl),
+                    color="tab:blue",
+                    ls=":",
+                    lw=1.0,
+                    label=f"OT noise floor of the checkpoints (n = {n_rec})",
+                )
             ex = _num(met.get("w2_exact_score", {}).get("value"))
             exf = _num(met.get("w2_exact_score", {}).get("floor"))
             if np.isfinite(ex) and ex > 0:
-                ax.axhline(np.log(ex), color="tab:purple", ls="--", lw=1.0,
-                           label="$W_2$ of the 10-step DDPM with the exact score (discretisation)")
-                ax.text(0.98, 0.09, f"exact-score $W_2$ {ex:.3f} (its floor {exf:.3f}, n = "
-                        f"{row['cell']['setting']['samples']})", transform=ax.transAxes, ha="right", fontsize=7)
+                ax.axhline(
+                    np.log(ex),
+                    color="tab:purple",
+                    ls="--",
+                    lw=1.0,
+                    label="$W_2$ of the 10-step DDPM with the exact score (discretisation)",
+                )
+                res = "resolved" if ex > math.sqrt(3) * exf else "within its noise floor"
+                ax.text(
+                    0.98,
+                    0.09,
+                    f"exact-score $W_2$ {ex:.3f}, floor {exf:.3f} at n = "
+                    f"{row['cell']['setting']['samples']}: {res}",
+                    transform=ax.transAxes,
+                    ha="right",
+                    fontsize=7,
+                )
             v = row["outcome"]["metrics"]
             key = "cor1_dsm" if jkey == "j_dsm" else "cor1_sm"
             frac = _num(v.get(f"frac_below_{key}", {}).get("value"))
             marg = _num(v.get(f"min_margin_{key}", {}).get("value"))
             viol = _num(v.get(f"violations_{key}", {}).get("value"))
             unres = _num(v.get(f"unresolved_{key}", {}).get("value"))
-            extra = f"\n{int(viol)} above (resolved), {int(unres)} above but within the noise floor" if viol or unres else ""
-            ax.set_title(f"{TARGETS[t]}: {frac:.0%} below the per-checkpoint line, min margin {marg:.2f}{extra}",
-                         fontsize=9)
+            extra = (
+                f"\n{int(viol)} above (resolved), {int(unres)} above but within the noise floor"
+                if viol or unres
+                else ""
+            )
+            ax.set_title(
+                f"{TARGETS[t]}: {frac:.0%} below the per-checkpoint line, min margin {marg:.2f}{extra}",
+                fontsize=9,
+            )
             ax.set_xlabel(r"$\log J_{DSM}$" if jkey == "j_dsm" else r"$\log J_{SM}$")
             ax.set_ylabel(r"$\log W_2(p_0, q_0)$")
             ax.grid(alpha=0.3)
@@ -585,10 +731,14 @@ def _fig2(runs, out_dir, plots, plt) -> list[Path]:
             key = lab.split(":")[0] if lab.startswith(("slope", "exact", "OT")) else lab
             handles.setdefault(key, h)
             labels.setdefault(key, lab.split(":")[0] if key != lab else lab)
-    fig.legend(list(handles.values()), list(labels.values()), loc="lower center", ncol=4, fontsize=8,
-               frameon=False)
-    fig.suptitle("KFL Fig. 2: $W_2$ vs score-matching loss along a run (ascent then descent); "
-                 "10-step DDPM, $q_T = p_T$; log margin = log bound − log $W_2$", fontsize=12)
+    fig.legend(
+        list(handles.values()), list(labels.values()), loc="lower center", ncol=4, fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        "KFL Fig. 2: $W_2$ vs score-matching loss along a run (ascent then descent); "
+        "10-step DDPM, $q_T = p_T$; log margin = log bound − log $W_2$",
+        fontsize=12,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return plots.save(fig, out_dir / "fig2_w2_vs_loss")
 
@@ -624,21 +774,39 @@ def _fig3(runs, out_dir, plots, plt) -> list[Path]:
     ax = axes[0, -1]
     width = 0.25
     for k, reg in enumerate(regs):
-        cs = [_num(by_t[t].get(reg, {}).get("outcome", {}).get("metrics", {}).get("intercept", {}).get("value"))
-              if by_t[t].get(reg) else np.nan for t in targets]
-        js = [_num(by_t[t].get(reg, {}).get("outcome", {}).get("metrics", {}).get("j_dsm", {}).get("value"))
-              if by_t[t].get(reg) else np.nan for t in targets]
+        cs = [
+            _num(by_t[t].get(reg, {}).get("outcome", {}).get("metrics", {}).get("intercept", {}).get("value"))
+            if by_t[t].get(reg)
+            else np.nan
+            for t in targets
+        ]
+        js = [
+            _num(by_t[t].get(reg, {}).get("outcome", {}).get("metrics", {}).get("j_dsm", {}).get("value"))
+            if by_t[t].get(reg)
+            else np.nan
+            for t in targets
+        ]
         xs = np.arange(len(targets)) + (k - 1) * width
         ax.bar(xs, cs, width, color=colours[reg], label=f"{reg}: intercept")
         for x, jv in zip(xs, js):
             if np.isfinite(jv):
-                ax.annotate(f"J={jv:.2f}", (x, 0), xytext=(0, 3), textcoords="offset points", rotation=90,
-                            fontsize=7, ha="center", va="bottom")
+                ax.annotate(
+                    f"J={jv:.2f}",
+                    (x, 0),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    rotation=90,
+                    fontsize=7,
+                    ha="center",
+                    va="bottom",
+                )
     ax.set_xticks(np.arange(len(targets)), [TARGETS[t] for t in targets], fontsize=8)
     ax.set_ylabel("Cor. 1 intercept $c$ (final network)")
     ax.set_title("intercept and final $J_{DSM}$ by regulariser", fontsize=10)
     ax.legend(fontsize=8)
-    fig.suptitle("KFL Fig. 3: spectral normalisation and weight clipping (0.1) move the intercept", fontsize=12)
+    fig.suptitle(
+        "KFL Fig. 3: spectral normalisation and weight clipping (0.1) move the intercept", fontsize=12
+    )
     fig.tight_layout()
     return plots.save(fig, out_dir / "fig3_regularisers")
 
@@ -662,9 +830,16 @@ def _fig4(hor, out_dir, plots, plt) -> list[Path]:
     ax.plot(T, [get(r, "offset") for r in hor], "o-", label=r"offset $I(T)\,W_2(p_T, q_T)$")
     ax.plot(T, [get(r, "score_term") for r in hor], "s--", label=r"score term $\sqrt{2\int g^2I^2\,J_{SM}}$")
     ax.plot(T, [get(r, "cor1_bound") for r in hor], "k-", lw=1, label="Cor. 1 bound (sum)")
-    ax.plot(T, [get(r, "w2") for r in hor], "D-", color="tab:red", label=r"measured $W_2(p_0, q_0)$ (exact OT)")
-    ax.plot(T, [_num(r["outcome"]["metrics"]["w2"].get("floor")) for r in hor], ":", color="tab:red",
-            label="OT noise floor")
+    ax.plot(
+        T, [get(r, "w2") for r in hor], "D-", color="tab:red", label=r"measured $W_2(p_0, q_0)$ (exact OT)"
+    )
+    ax.plot(
+        T,
+        [_num(r["outcome"]["metrics"]["w2"].get("floor")) for r in hor],
+        ":",
+        color="tab:red",
+        label="OT noise floor",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("horizon $T$ = number of DDPM steps")
@@ -690,53 +865,83 @@ def main(argv=None) -> int:
     return 0
 
 
-
 def write_verdict(results_dir, source) -> Path:
     """``VERDICT.md``: the study's verdicts in words and small tables, from the stored cells."""
     rows = [r for r in _rows(source) if r["status"] == "ok" and r["outcome"]]
     runs = [r for r in rows if r["cell"]["extras"].get("experiment") == "training-run"]
-    hor = sorted([r for r in rows if r["cell"]["extras"].get("experiment") == "horizon"],
-                 key=lambda r: r["cell"]["setting"]["steps"])
+    hor = sorted(
+        [r for r in rows if r["cell"]["extras"].get("experiment") == "horizon"],
+        key=lambda r: r["cell"]["setting"]["steps"],
+    )
     m = lambda r, k: _num(r["outcome"]["metrics"].get(k, {}).get("value"))  # noqa: E731
-    lines = ["# kwon-fan-lee: verdict", "",
-             "KFL Cor. 1 (the theorem's J is J_SM; KFL plot J_DSM >= J_SM) on KFL's 10-step DDPM, q_T = p_T. "
-             "A checkpoint is *below* when log W2 <= 1/2 log J + c, c = 1/2 log(2 int g^2 I^2) computed from the "
-             "one-sided Lipschitz estimates of *that checkpoint's* network; margin = log bound - log W2 "
-             "(nats of the log; e^margin = bound/W2). *Resolved*: W2 is above 3x its OT noise floor. "
-             "The paper's single line uses the final network's c for every point.", ""]
+    lines = [
+        "# kwon-fan-lee: verdict",
+        "",
+        "KFL Cor. 1 (the theorem's J is J_SM; KFL plot J_DSM >= J_SM) on KFL's 10-step DDPM, q_T = p_T. "
+        "A checkpoint is *below* when log W2 <= 1/2 log J + c, c = 1/2 log(2 int g^2 I^2) computed from the "
+        "one-sided Lipschitz estimates of *that checkpoint's* network; margin = log bound - log W2 "
+        "(nats of the log; e^margin = bound/W2). *Resolved*: W2 is above 3x its OT noise floor. "
+        "The paper's single line uses the final network's c for every point.",
+        "",
+    ]
     if runs:
-        lines += ["## Fig. 2-3: checkpoints against the Cor. 1 line", "",
-                  "| dataset | regulariser | checkpoints (resolved) | below, J_DSM | below, J_SM | resolved violations "
-                  "(J_SM) | min margin J_DSM | min margin J_SM (resolved) | below the paper's single line | "
-                  "final c | final J_DSM | final J_SM | final W2 (floor) | exact-score DDPM W2 |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Fig. 2-3: checkpoints against the Cor. 1 line",
+            "",
+            "| dataset | regulariser | checkpoints (resolved) | below, J_DSM | below, J_SM | resolved "
+            "violations "
+            "(J_SM) | min margin J_DSM | min margin J_SM (resolved) | below the paper's single line | "
+            "final c | final J_DSM | final J_SM | final W2 (floor) | exact-score DDPM W2 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         order = {t: i for i, t in enumerate(TARGETS)}
         regs = {"none": 0, "spectral": 1, "clip": 2}
-        for r in sorted(runs, key=lambda r: (regs.get(r["cell"]["extras"].get("regulariser"), 9),
-                                             order.get(r["cell"]["setting"]["target"], 9))):
+        for r in sorted(
+            runs,
+            key=lambda r: (
+                regs.get(r["cell"]["extras"].get("regulariser"), 9),
+                order.get(r["cell"]["setting"]["target"], 9),
+            ),
+        ):
             w2 = r["outcome"]["metrics"]["w2"]
             lines.append(
-                f"| {TARGETS.get(r['cell']['setting']['target'])} | {r['cell']['extras'].get('regulariser')} | "
+                f"| {TARGETS.get(r['cell']['setting']['target'])} | "
+                f"{r['cell']['extras'].get('regulariser')} | "
                 f"{m(r, 'points'):.0f} ({m(r, 'resolved_points'):.0f}) | {m(r, 'frac_below_cor1_dsm'):.0%} | "
                 f"{m(r, 'frac_below_cor1_sm'):.0%} | {m(r, 'violations_cor1_sm'):.0f} | "
                 f"{m(r, 'min_margin_cor1_dsm'):+.2f} | {m(r, 'min_margin_resolved_cor1_sm'):+.2f} | "
                 f"{m(r, 'frac_below_paper_line'):.0%} | {m(r, 'intercept'):.2f} | {m(r, 'j_dsm'):.3f} | "
                 f"{m(r, 'j_sm'):.4f} | {_num(w2['value']):.3f} ({_num(w2.get('floor')):.3f}) | "
-                f"{m(r, 'w2_exact_score'):.3f} |")
+                f"{m(r, 'w2_exact_score'):.3f} |"
+            )
         lines.append("")
     if hor:
-        lines += ["## Fig. 4: the offset against the horizon (four clusters, q_T = N(0, I))", "",
-                  "| T (steps) | int beta | log I(T) | W2(p_T, q_T) | offset I(T) W2(p_T, q_T) | score term | "
-                  "Cor. 1 bound | measured W2(p_0, q_0) |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Fig. 4: the offset against the horizon (four clusters, q_T = N(0, I))",
+            "",
+            "| T (steps) | int beta | log I(T) | W2(p_T, q_T) | offset I(T) W2(p_T, q_T) | score term | "
+            "Cor. 1 bound | measured W2(p_0, q_0) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in hor:
-            lines.append(f"| {r['cell']['setting']['steps']} | {m(r, 'integrated_beta'):.3f} | {m(r, 'log_I_T'):.2f} | "
-                         f"{m(r, 'w2_pT_qT'):.3f} | {m(r, 'offset'):.3g} | {m(r, 'score_term'):.3g} | "
-                         f"{m(r, 'cor1_total_T'):.3g} | {m(r, 'w2'):.3f} |")
+            lines.append(
+                f"| {r['cell']['setting']['steps']} | {m(r, 'integrated_beta'):.3f} | "
+                f"{m(r, 'log_I_T'):.2f} | "
+                f"{m(r, 'w2_pT_qT'):.3f} | {m(r, 'offset'):.3g} | {m(r, 'score_term'):.3g} | "
+                f"{m(r, 'cor1_total_T'):.3g} | {m(r, 'w2'):.3f} |"
+            )
         lines.append("")
-    lines += ["Caveats: the theorem bounds the continuous-time model; the 10-step DDPM's own discretisation error "
-              "(exact-score column) is not covered and is reached by the trained networks. L_s is a maximum over "
-              "finitely many points (a lower estimate of the supremum), so every intercept is a lower estimate. "
-              "The plug-in OT W2 is biased upward by its noise floor (conservative for 'below').", ""]
+    lines += [
+        "Caveats: the theorem bounds the continuous-time model, KFL (and we) apply it to the 10-step DDPM; "
+        "the DDPM's own discretisation error (exact-score column: W2 of the DDPM driven by the exact "
+        "score) is "
+        "not covered by the theorem, but at these sample sizes it is within the OT noise floor (for four "
+        "clusters the floor fluctuates strongly: cluster-mass imbalance of the two samples). L_s is a "
+        "maximum over "
+        "finitely many points (a lower estimate of the supremum), so every intercept is a lower estimate. "
+        "The plug-in OT W2 is biased upward by its noise floor (conservative for 'below').",
+        "",
+    ]
     path = Path(results_dir) / "VERDICT.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))

@@ -5,14 +5,17 @@ Reproduces and checks Li, Chen, Li, *A good score does not lead to a good genera
 authors' code ``SixuLi/DDPM_and_KDE``. Target $p_* = N((-5, 5), 10I_2)$, OU forward process
 $dX = -X\,dt + \sqrt2\,dW$, $T = 5$ (the paper's), unless said otherwise. Parts (``part`` axis):
 
-- ``score-error``: $E_{p_t}\|s^n_t - \nabla\log p_t\|^2$ of the empirical optimal score of $n$ training points,
+- ``score-error``: $E_{p_t}\|s^n_t - \nabla\log p_t\|^2$ of the empirical optimal score of $n$ training
+points,
   averaged over the times $t_k = kh$, $h = 0.02$, $k = 1..250$ (the code's "score approximation error",
   1000 fresh points of $p_{t_k}$ each), and at single times $t \in \{0.1, 0.5, 1\}$ (4000 points), against
   $n$; replicates are independent training sets. Beside it the closed-form asymptotic constant $J(t)/n$ for
   isotropic Gaussians (``empirical-score.md`` §2.2, bound ``lcl2024-score-error``): an *asymptotic*
   envelope, slope $-1$; the measured error sits below it at moderate $n$ (the dossier's check).
-- ``kde-convergence``: the sampler driven by $s^n$ ($n = 100$, early stopping $\delta = 0.01$) against the exact
-  continuous-time output law, the Gaussian KDE $p^n_\delta = \frac1n\sum_iN(e^{-\delta}y_i, (1-e^{-2\delta})I)$
+- ``kde-convergence``: the sampler driven by $s^n$ ($n = 100$, early stopping $\delta = 0.01$) against the
+exact
+  continuous-time output law, the Gaussian KDE $p^n_\delta = \frac1n\sum_iN(e^{-\delta}y_i,
+  (1-e^{-2\delta})I)$
   (:func:`sgmbench.exact.kde_law`): $W_2$ (exact OT, noise floor), KL(KDE ‖ generated) (k-NN, two samples) and
   KL(generated ‖ KDE) (k-NN with the KDE's exact density) against the number of steps, Euler–Maruyama (the
   paper's sampler) and the exponential integrator.
@@ -65,7 +68,7 @@ CONFIG_AXIS = ("part", "target", "sampler", "steps", "early_stop", "view", "num_
 
 
 def configs(*, score_error_n, kde_steps, scatter_steps, headline_n, headline_delta, digits_delta, bandwidths):
-    """The study's settings as tuples of :data:`CONFIG_AXIS` (one zipped axis: the parts have different grids)."""
+    """The study's settings as tuples of :data:`CONFIG_AXIS` (one zipped axis: parts have different grids)."""
     out = []
     for n in score_error_n:  # 250 score times t_k = k h, h = 0.02 (uniform grid, delta = 0)
         out.append(("score-error", TARGET, "euler-maruyama", 250, 0.0, "population", n, 0.0))
@@ -86,11 +89,24 @@ def configs(*, score_error_n, kde_steps, scatter_steps, headline_n, headline_del
     return out
 
 
-QUICK = configs(score_error_n=(100, 400, 1600), kde_steps=(20, 80, 320), scatter_steps=2500, headline_n=(100,),
-                headline_delta=(0.01, 0.5), digits_delta=(0.01,), bandwidths=(0.005, 0.05, 0.5, 5.0, 50.0))
-FULL = configs(score_error_n=(100, 200, 400, 800, 1600, 3200), kde_steps=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
-               scatter_steps=10000, headline_n=(100, 1000), headline_delta=(0.01, 0.1, 0.5),
-               digits_delta=(0.01, 0.1), bandwidths=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0))
+QUICK = configs(
+    score_error_n=(100, 400, 1600),
+    kde_steps=(20, 80, 320),
+    scatter_steps=2500,
+    headline_n=(100,),
+    headline_delta=(0.01, 0.5),
+    digits_delta=(0.01,),
+    bandwidths=(0.005, 0.05, 0.5, 5.0, 50.0),
+)
+FULL = configs(
+    score_error_n=(100, 200, 400, 800, 1600, 3200),
+    kde_steps=(10, 20, 40, 80, 160, 320, 640, 1280, 2560),
+    scatter_steps=10000,
+    headline_n=(100, 1000),
+    headline_delta=(0.001, 0.01, 0.1, 0.5),
+    digits_delta=(0.01, 0.1),
+    bandwidths=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0),
+)
 
 
 def _where(p) -> bool:
@@ -99,7 +115,7 @@ def _where(p) -> bool:
 
 
 STUDY = Study(
-    title="Li-Chen-Li 2024: the empirical optimal score's error ~ 1/n, its sampler is a Gaussian KDE, memorisation",
+    title="Li-Chen-Li 2024: empirical optimal score error ~ 1/n, its sampler is a Gaussian KDE, memorisation",
     axes={
         CONFIG_AXIS: QUICK,
         "seed": [0, 1, 2],
@@ -132,23 +148,58 @@ STUDY = Study(
         Table(
             "score_error",
             index=("part", "num_train"),
-            metrics=("score_error_sq", "score_error_asym", "score_error_sq_t0.1", "score_error_asym_t0.1",
-                     "score_error_sq_t0.5", "score_error_asym_t0.5", "score_error_sq_t1", "score_error_asym_t1"),
+            metrics=(
+                "score_error_sq",
+                "score_error_asym",
+                "score_error_sq_t0.1",
+                "score_error_asym_t0.1",
+                "score_error_sq_t0.5",
+                "score_error_asym_t0.5",
+                "score_error_sq_t1",
+                "score_error_asym_t1",
+            ),
         ),
-        Table("kde_convergence", index=("part", "sampler", "steps"),
-              metrics=("w2", "w2_floor", "kl", "kl_reverse", "memorised_by_sampler")),
+        Table(
+            "kde_convergence",
+            index=("part", "sampler", "steps"),
+            metrics=("w2", "w2_floor", "kl", "kl_reverse", "memorised_by_sampler"),
+        ),
         Table(
             "headline",
             index=("part", "view", "num_train", "early_stop"),
-            metrics=("score_error_avg", "kl_bound", "tv_bound_pinsker", "kl_bound_continuous", "kl_continuous",
-                     "tv_continuous", "kl_knn_samples", "memorised", "memorised_chance", "nn_distance",
-                     "kde_radius", "index_information", "tc_nats"),
+            metrics=(
+                "score_error_avg",
+                "kl_bound",
+                "tv_bound_pinsker",
+                "kl_bound_continuous",
+                "kl_continuous",
+                "tv_continuous",
+                "kl_knn_samples",
+                "memorised",
+                "memorised_chance",
+                "nn_distance",
+                "kde_radius",
+                "index_information",
+                "tc_nats",
+            ),
         ),
-        Table("memorisation", index=("part", "target", "view", "early_stop"),
-              metrics=("memorised_fraction", "memorised_fraction_fresh", "nn_distance_mean", "sqrt_2d_delta",
-                       "w2_to_target", "nearest_is_training")),
-        Table("total_correlation", index=("part", "bandwidth"),
-              metrics=("index_information_fraction", "tc", "tc_small_bandwidth_asymptote")),
+        Table(
+            "memorisation",
+            index=("part", "target", "view", "early_stop"),
+            metrics=(
+                "memorised_fraction",
+                "memorised_fraction_fresh",
+                "nn_distance_mean",
+                "sqrt_2d_delta",
+                "w2_to_target",
+                "nearest_is_training",
+            ),
+        ),
+        Table(
+            "total_correlation",
+            index=("part", "bandwidth"),
+            metrics=("index_information_fraction", "tc", "tc_small_bandwidth_asymptote"),
+        ),
     ),
     figures=(Figure("measured_vs_bound", kind="bound", metric=""),),
     profiles={
@@ -217,7 +268,9 @@ def score_error_cell(cell) -> dict[str, Any]:
     avg, se, per_time = L.time_averaged_error(pts, target, process, times, 1000, gen)
     asym = [j_constant(float(process.alpha(t)), float(process.sigma2(t)), S2, target.dim) / n for t in times]
     metrics = {
-        "score_error_sq": L.record(avg, stderr=se, note="mean over t_k = k h, k = 1..250, of E|s^n - grad log p_t|^2"),
+        "score_error_sq": L.record(
+            avg, stderr=se, note="mean over t_k = k h, k = 1..250, of E|s^n - grad log p_t|^2"
+        ),
         "score_error_asym": L.record(float(np.mean(asym)), exact=True, note="mean_k J(t_k)/n (asymptotic)"),
     }
     for t in SINGLE_TIMES:
@@ -227,12 +280,24 @@ def score_error_cell(cell) -> dict[str, Any]:
         j = j_constant(float(process.alpha(t)), float(process.sigma2(t)), S2, target.dim)
         metrics[f"score_error_asym_{key}"] = L.record(j / n, exact=True, note="J(t)/n")
     ctx = BoundContext(
-        target=target, process=process, constants=target.constants(), grid=grid, sampler=s.sampler,
-        prior=s.prior, score_name="empirical-optimal", score_error_sq=torch.tensor(per_time), num_train=n, setting=s,
+        target=target,
+        process=process,
+        constants=target.constants(),
+        grid=grid,
+        sampler=s.sampler,
+        prior=s.prior,
+        score_name="empirical-optimal",
+        score_error_sq=torch.tensor(per_time),
+        num_train=n,
+        setting=s,
     )
     bounds = bounds_table(s, {"score_error_sq": avg}, names=["lcl2024-score-error"], context=ctx)
-    return {"setting": _setting(cell, dim=target.dim), "metrics": metrics, "bounds": bounds,
-            "info": {"per_time": per_time[::5], "times": times[::5]}}
+    return {
+        "setting": _setting(cell, dim=target.dim),
+        "metrics": metrics,
+        "bounds": bounds,
+        "info": {"per_time": per_time[::5], "times": times[::5]},
+    }
 
 
 def _generate(process, horizon, delta, steps, sampler, grid_name, score, n, seed, dim):
@@ -267,7 +332,9 @@ def kde_cell(cell) -> dict[str, Any]:
     n = int(cell.extra("num_train"))
     pts = _training_points(target, n, _train_seed(cell))
     emp, score = _empirical_score(pts, process)
-    x = _generate(process, s.horizon, s.early_stop, s.steps, s.sampler, s.grid, score, s.samples, cell.seed, 2)
+    x = _generate(
+        process, s.horizon, s.early_stop, s.steps, s.sampler, s.grid, score, s.samples, cell.seed, 2
+    )
     kde = L.CachedKDE(kde_law(pts, process, s.early_stop))
     seed = 4242  # the same KDE reference sample for every step count (common random numbers)
     w2 = estimate("w2", x, kde, seed=seed, estimator="ot-exact")
@@ -279,8 +346,11 @@ def kde_cell(cell) -> dict[str, Any]:
         "w2_floor": L.record(w2.floor, exact=True),
         "kl": L.metric_record(kl),
         "kl_reverse": L.metric_record(klr),
-        "memorised_by_sampler": L.record(mem["memorised_fraction"], stderr=mem["memorised_fraction_se"],
-                                         note="Gu et al. fraction of the sampler's output (KDE's own: ~0.5)"),
+        "memorised_by_sampler": L.record(
+            mem["memorised_fraction"],
+            stderr=mem["memorised_fraction_se"],
+            note="Gu et al. fraction of the sampler's output (KDE's own: ~0.5)",
+        ),
     }
     return {"setting": _setting(cell, dim=2), "metrics": metrics, "info": {"nfe": s.steps, **mem}}
 
@@ -303,15 +373,20 @@ def scatter_cell(cell) -> dict[str, Any]:
         score = build_score("exact", target, process)
     x = _generate(process, s.horizon, s.early_stop, s.steps, s.sampler, s.grid, score, s.samples, 777, 2)
     mem = L.memorisation(x, pts)
-    fresh = target.noised(process, s.early_stop).sample(s.samples, generator=torch.Generator().manual_seed(5)) \
-        if s.early_stop > 0 else target.sample(s.samples, generator=torch.Generator().manual_seed(5))
+    fresh = (
+        target.noised(process, s.early_stop).sample(s.samples, generator=torch.Generator().manual_seed(5))
+        if s.early_stop > 0
+        else target.sample(s.samples, generator=torch.Generator().manual_seed(5))
+    )
     memf = L.memorisation(fresh, pts)
     ref = target.noised(process, s.early_stop) if s.early_stop > 0 else target
     w2 = estimate("w2", x, ref, seed=99, estimator="ot-exact")
     d1, _, _ = L.nn_distances(x, pts)
     metrics = {
         "memorised_fraction": L.record(mem["memorised_fraction"], stderr=mem["memorised_fraction_se"]),
-        "memorised_fraction_fresh": L.record(memf["memorised_fraction"], stderr=memf["memorised_fraction_se"]),
+        "memorised_fraction_fresh": L.record(
+            memf["memorised_fraction"], stderr=memf["memorised_fraction_se"]
+        ),
         "nn_distance_mean": L.record(mem["nn_distance_mean"]),
         "sqrt_2d_delta": L.record(math.sqrt(2 * 2 * s.early_stop), exact=True),
         "w2_to_target": L.metric_record(w2),
@@ -347,9 +422,17 @@ def headline_cell(cell) -> dict[str, Any]:
     # the reference law of the view: p_delta of the population, or of the training law (= the KDE itself)
     ref_target = target if view == "population" else emp
     ref = ref_target.noised(process, delta)
-    ctx = BoundContext.from_objects(ref_target, process, grid, score if view == "training-law" else
-                                    _PopulationScore(emp, target, process), sampler=s.sampler,
-                                    prior=s.prior, setting=None, max_error_times=32, error_samples=2048)
+    ctx = BoundContext.from_objects(
+        ref_target,
+        process,
+        grid,
+        score if view == "training-law" else _PopulationScore(emp, target, process),
+        sampler=s.sampler,
+        prior=s.prior,
+        setting=None,
+        max_error_times=32,
+        error_samples=2048,
+    )
     seed = int(cell.seed)
     # KL(p_delta || generated): the sampler's output converges to the KDE law (part kde-convergence), whose
     # density is known, so KL(p_delta || KDE) is computed by Monte Carlo with exact densities; the k-NN
@@ -363,11 +446,21 @@ def headline_cell(cell) -> dict[str, Any]:
         kl_c_val, kl_c_se, tv_c_val, tv_c_se = kl_c.value, kl_c.stderr, tv_c.value, tv_c.stderr
     else:  # the continuous-time output is the reference law itself
         kl_c_val, kl_c_se, tv_c_val, tv_c_se, tc = 0.0, 0.0, 0.0, 0.0, None
-    rows = bounds_table(Setting(**{**s.as_dict(), "reference": "early-stopped"}),
-                        {"kl@early-stopped": kl_c_val}, names=["benton2024-thm1"], context=ctx)
+    rows = bounds_table(
+        Setting(**{**s.as_dict(), "reference": "early-stopped"}),
+        {"kl@early-stopped": kl_c_val},
+        names=["benton2024-thm1"],
+        context=ctx,
+    )
     for r in rows:
-        r["notes"] = "; ".join(x for x in (r.get("notes"), "measured: KL(p_delta || KDE law), the sampler's "
-                                          "continuous-time output, exact densities") if x)
+        r["notes"] = "; ".join(
+            x
+            for x in (
+                r.get("notes"),
+                "measured: KL(p_delta || KDE law), the sampler's continuous-time output, exact densities",
+            )
+            if x
+        )
     kl_bound = rows[0]["value"] if rows[0]["applicable"] else float("nan")
     terms = rows[0].get("terms") or {}
     if isinstance(terms, list):
@@ -379,31 +472,56 @@ def headline_cell(cell) -> dict[str, Any]:
     idx, idx_se = L.index_information(kde.means, kde.var, 4000, torch.Generator().manual_seed(seed + 6))
     d1, _, _ = L.nn_distances(x, pts)
     metrics = {
-        "score_error_avg": L.record(float(ctx.score_error_sq.mean()),
-                                    note="mean over the grid's score times of E|s - grad log p_t|^2 vs the view's law"),
+        "score_error_avg": L.record(
+            float(ctx.score_error_sq.mean()),
+            note="mean over the grid's score times of E|s - grad log p_t|^2 vs the view's law",
+        ),
         "kl_bound": L.record(kl_bound, note="Benton et al. 2024 Thm 1 (constant 1)"),
-        "tv_bound_pinsker": L.record(min(1.0, math.sqrt(kl_bound / 2)) if math.isfinite(kl_bound) else float("nan")),
-        "kl_bound_continuous": L.record(kl_bound_ct, note="initialisation + score terms of Benton's bound: its limit "
-                                        "as the grid is refined, the part that bounds the KDE law"),
+        "tv_bound_pinsker": L.record(
+            min(1.0, math.sqrt(kl_bound / 2)) if math.isfinite(kl_bound) else float("nan")
+        ),
+        "kl_bound_continuous": L.record(
+            kl_bound_ct,
+            note="initialisation + score terms of Benton's bound: its limit "
+            "as the grid is refined, the part that bounds the KDE law",
+        ),
         "kl_continuous": L.record(kl_c_val, stderr=kl_c_se, note="KL(p_delta || KDE), exact densities"),
         "tv_continuous": L.record(tv_c_val, stderr=tv_c_se, note="TV(p_delta, KDE), exact densities"),
         "kl_knn_samples": L.metric_record(kl_knn),
-        "memorised": L.record(mem["memorised_fraction"], stderr=mem["memorised_fraction_se"],
-                              note="Gu et al.: fraction with d1/d2 < 1/3 (nearest training points)"),
-        "memorised_chance": L.record(memf["memorised_fraction"], stderr=memf["memorised_fraction_se"],
-                                     note="the same for fresh draws of the view's p_delta"),
+        "memorised": L.record(
+            mem["memorised_fraction"],
+            stderr=mem["memorised_fraction_se"],
+            note="Gu et al.: fraction with d1/d2 < 1/3 (nearest training points)",
+        ),
+        "memorised_chance": L.record(
+            memf["memorised_fraction"],
+            stderr=memf["memorised_fraction_se"],
+            note="the same for fresh draws of the view's p_delta",
+        ),
         "nn_distance": L.record(mem["nn_distance_mean"], note="mean distance to the nearest training point"),
-        "kde_radius": L.record(math.sqrt(2 * float(process.sigma2(delta))), exact=True,
-                               note="sigma_delta sqrt(d): the KDE's typical distance to its centre"),
-        "index_information": L.record(idx / math.log(n), stderr=idx_se / math.log(n),
-                                      note="I(X; J | Y)/log n of the KDE: which training point is copied"),
-        "tc_nats": L.record(tc.value if tc is not None else float("nan"),
-                            stderr=tc.stderr if tc is not None else None,
-                            note="KL(KDE || p_delta) = I(X; Y_1..n) for this training set"),
+        "kde_radius": L.record(
+            math.sqrt(2 * float(process.sigma2(delta))),
+            exact=True,
+            note="sigma_delta sqrt(d): the KDE's typical distance to its centre",
+        ),
+        "index_information": L.record(
+            idx / math.log(n),
+            stderr=idx_se / math.log(n),
+            note="I(X; J | Y)/log n of the KDE: which training point is copied",
+        ),
+        "tc_nats": L.record(
+            tc.value if tc is not None else float("nan"),
+            stderr=tc.stderr if tc is not None else None,
+            note="KL(KDE || p_delta) = I(X; Y_1..n) for this training set",
+        ),
     }
     info = {"nfe": s.steps, "nn_distances": np.round(d1, 5).tolist(), "bound_terms": rows[0].get("terms")}
-    return {"setting": _setting(cell, dim=2, grid=grid_name, reference="early-stopped"), "metrics": metrics,
-            "bounds": rows, "info": info}
+    return {
+        "setting": _setting(cell, dim=2, grid=grid_name, reference="early-stopped"),
+        "metrics": metrics,
+        "bounds": rows,
+        "info": info,
+    }
 
 
 class _PopulationScore:
@@ -437,17 +555,30 @@ class _PopulationScore:
 def tc_cell(cell) -> dict[str, Any]:
     gamma = float(cell.extra("bandwidth"))
     n, d = 100, 20
-    r = L.total_correlation(n, d, 1.0, gamma, train_sets=int(cell.extra("tc_train_sets")), per_centre=50,
-                            seed=int(cell.seed))
+    r = L.total_correlation(
+        n, d, 1.0, gamma, train_sets=int(cell.extra("tc_train_sets")), per_centre=50, seed=int(cell.seed)
+    )
     metrics = {
-        "tc": L.record(r["tc"], stderr=r["tc_se"],
-                       note="I(X; Y_1..n) in nats (the authors' total correlation), n = 100, d = 20, p_* = N(0, I)"),
-        "tc_over_logn": L.record(r["tc"] / math.log(n), stderr=r["tc_se"] / math.log(n),
-                                 note="not bounded by 1: grows like (d log(1/gamma) - log n)/log n"),
-        "index_information_fraction": L.record(r["index"] / math.log(n), stderr=r["index_se"] / math.log(n),
-                                               note="I(X; J | Y)/log n in [0, 1]: which training point is copied"),
-        "tc_small_bandwidth_asymptote": L.record(0.5 * d * math.log((1 + gamma**2) / gamma**2) - math.log(n),
-                                                 exact=True, note="(d/2) log((c^2+gamma^2)/gamma^2) - log n (derived)"),
+        "tc": L.record(
+            r["tc"],
+            stderr=r["tc_se"],
+            note="I(X; Y_1..n) in nats (the authors' total correlation), n = 100, d = 20, p_* = N(0, I)",
+        ),
+        "tc_over_logn": L.record(
+            r["tc"] / math.log(n),
+            stderr=r["tc_se"] / math.log(n),
+            note="not bounded by 1: grows like (d log(1/gamma) - log n)/log n",
+        ),
+        "index_information_fraction": L.record(
+            r["index"] / math.log(n),
+            stderr=r["index_se"] / math.log(n),
+            note="I(X; J | Y)/log n in [0, 1]: which training point is copied",
+        ),
+        "tc_small_bandwidth_asymptote": L.record(
+            0.5 * d * math.log((1 + gamma**2) / gamma**2) - math.log(n),
+            exact=True,
+            note="(d/2) log((c^2+gamma^2)/gamma^2) - log n (derived)",
+        ),
     }
     return {"setting": _setting(cell, dim=d), "metrics": metrics, "info": {"n": n, "d": d}}
 
@@ -495,11 +626,16 @@ def digits_cell(cell) -> dict[str, Any]:
     }
     metrics = {
         "memorised_fraction": L.record(mem["memorised_fraction"], stderr=mem["memorised_fraction_se"]),
-        "memorised_fraction_fresh": L.record(memf["memorised_fraction"], stderr=memf["memorised_fraction_se"],
-                                             note="held-out digits against the training set"),
+        "memorised_fraction_fresh": L.record(
+            memf["memorised_fraction"],
+            stderr=memf["memorised_fraction_se"],
+            note="held-out digits against the training set",
+        ),
         "nn_distance_mean": L.record(mem["nn_distance_mean"]),
         "sqrt_2d_delta": L.record(math.sqrt(2 * 64 * s.early_stop), exact=True),
-        "nearest_is_training": L.record(near_train, note="fraction of samples closer to a training than to a held-out digit"),
+        "nearest_is_training": L.record(
+            near_train, note="fraction of samples closer to a training than to a held-out digit"
+        ),
     }
     return {"setting": _setting(cell, dim=64, grid="geometric"), "metrics": metrics, "info": info}
 
@@ -543,11 +679,18 @@ def make_figures(results_dir, source) -> list[Path]:
     out = Path(results_dir)
     rows = [r for r in _rows(source) if r["status"] == "ok" and r["outcome"]]
     files: list[Path] = []
-    for part, fn in (("score-error", _fig_score_error), ("kde-convergence", _fig_kde), ("scatter", _fig_scatter),
-                     ("headline", _fig_nn_hist), ("total-correlation", _fig_tc), ("digits", _fig_digits)):
+    for part, fn in (
+        ("score-error", _fig_score_error),
+        ("kde-convergence", _fig_kde),
+        ("scatter", _fig_scatter),
+        ("headline", _fig_nn_hist),
+        ("total-correlation", _fig_tc),
+        ("digits", _fig_digits),
+    ):
         sel = _part(rows, part)
         if sel:
             files += fn(sel, out, plots, plt)
+    files.append(write_verdict(out, rows))
     return files
 
 
@@ -555,27 +698,45 @@ def _fig_score_error(rows, out, plots, plt):
     from sgmbench.analysis import fit_slope
 
     keys = [("score_error_sq", "score_error_asym", "time average over $t_k = kh$, $k = 1..250$")] + [
-        (f"score_error_sq_t{t:g}", f"score_error_asym_t{t:g}", f"$t = {t:g}$") for t in SINGLE_TIMES]
+        (f"score_error_sq_t{t:g}", f"score_error_asym_t{t:g}", f"$t = {t:g}$") for t in SINGLE_TIMES
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 4.2), squeeze=False)
     ns = sorted({int(r["cell"]["extras"]["num_train"]) for r in rows})
     for ax, (key, akey, title) in zip(axes[0], keys):
         reps = sorted({int(r["cell"]["replicate"]) for r in rows})
         Y = np.full((len(reps), len(ns)), np.nan)
         for r in rows:
-            Y[reps.index(int(r["cell"]["replicate"])), ns.index(int(r["cell"]["extras"]["num_train"]))] = _m(r, key)
+            Y[reps.index(int(r["cell"]["replicate"])), ns.index(int(r["cell"]["extras"]["num_train"]))] = _m(
+                r, key
+            )
         x = np.asarray(ns, float)
         for yr in Y:
             ax.plot(x, yr, color="0.75", lw=0.8, marker=".", ms=3)
         mean = np.nanmean(Y, 0)
         se = np.nanstd(Y, 0, ddof=1) / np.sqrt(Y.shape[0]) if Y.shape[0] > 1 else np.zeros_like(mean)
-        ax.errorbar(x, mean, yerr=se, color="tab:blue", marker="o", lw=1.5, capsize=3,
-                    label="measured (mean of training sets)")
-        asym = [np.nanmean([_m(r, akey) for r in rows if int(r["cell"]["extras"]["num_train"]) == n]) for n in ns]
+        ax.errorbar(
+            x,
+            mean,
+            yerr=se,
+            color="tab:blue",
+            marker="o",
+            lw=1.5,
+            capsize=3,
+            label="measured (mean of training sets)",
+        )
+        asym = [
+            np.nanmean([_m(r, akey) for r in rows if int(r["cell"]["extras"]["num_train"]) == n]) for n in ns
+        ]
         ax.plot(x, asym, "k--", lw=1.2, label="asymptote $J(t)/n$ (closed form)")
         try:
             fit = fit_slope(x, Y if Y.shape[0] > 1 else mean, asymptotic="high")
-            ax.text(0.03, 0.04, f"fitted slope {fit.slope:+.3f} [{fit.ci_low:+.3f}, {fit.ci_high:+.3f}]\npredicted −1",
-                    transform=ax.transAxes, fontsize=8)
+            ax.text(
+                0.03,
+                0.04,
+                f"fitted slope {fit.slope:+.3f} [{fit.ci_low:+.3f}, {fit.ci_high:+.3f}]\npredicted −1",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
         except Exception:  # noqa: BLE001 - a figure must not fail on a degenerate fit
             pass
         ax.set_xscale("log")
@@ -585,8 +746,11 @@ def _fig_score_error(rows, out, plots, plt):
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=8, loc="upper right")
-    fig.suptitle(r"Empirical optimal score: error vs $n$ ($p_* = N((-5,5), 10I_2)$, OU, $T = 5$); "
-                 "grey: individual training sets", fontsize=11)
+    fig.suptitle(
+        r"Empirical optimal score: error vs $n$ ($p_* = N((-5,5), 10I_2)$, OU, $T = 5$); "
+        "grey: individual training sets",
+        fontsize=11,
+    )
     fig.tight_layout()
     return plots.save(fig, out / "fig_score_error_vs_n")
 
@@ -594,22 +758,34 @@ def _fig_score_error(rows, out, plots, plt):
 def _fig_kde(rows, out, plots, plt):
     import matplotlib.ticker
 
-    metrics = [("w2", "$W_2$(KDE, generated), exact OT"), ("kl", "KL(KDE ‖ generated), k-NN (two samples)"),
-               ("kl_reverse", "KL(generated ‖ KDE), k-NN + exact KDE density")]
+    metrics = [
+        ("w2", "$W_2$(KDE, generated), exact OT"),
+        ("kl", "KL(KDE ‖ generated), k-NN (two samples)"),
+        ("kl_reverse", "KL(generated ‖ KDE), k-NN + exact KDE density"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
     for ax, (key, lab) in zip(axes, metrics):
         for smp, col in (("euler-maruyama", "tab:blue"), ("exponential-integrator", "tab:orange")):
-            sel = sorted([r for r in rows if r["cell"]["setting"]["sampler"] == smp],
-                         key=lambda r: r["cell"]["setting"]["steps"])
+            sel = sorted(
+                [r for r in rows if r["cell"]["setting"]["sampler"] == smp],
+                key=lambda r: r["cell"]["setting"]["steps"],
+            )
             if not sel:
                 continue
-            h = np.array([(r["cell"]["setting"]["horizon"] - r["cell"]["setting"]["early_stop"])
-                          / r["cell"]["setting"]["steps"] for r in sel])
+            h = np.array(
+                [
+                    (r["cell"]["setting"]["horizon"] - r["cell"]["setting"]["early_stop"])
+                    / r["cell"]["setting"]["steps"]
+                    for r in sel
+                ]
+            )
             v = np.array([_m(r, key) for r in sel])
             e = np.array([_m(r, key, "stderr") for r in sel])
             ax.errorbar(h, v, yerr=np.nan_to_num(e), marker="o", color=col, capsize=3, label=smp)
             if key == "w2":
-                ax.plot(h, [_m(r, "w2", "floor") for r in sel], ":", color=col, label=f"{smp}: OT noise floor")
+                ax.plot(
+                    h, [_m(r, "w2", "floor") for r in sel], ":", color=col, label=f"{smp}: OT noise floor"
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -618,9 +794,11 @@ def _fig_kde(rows, out, plots, plt):
         ax.set_title(lab, fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle(r"The sampler with the empirical score converges to the Gaussian KDE "
-                 r"$\frac{1}{n}\sum_i N(e^{-\delta}y_i, (1-e^{-2\delta})I)$ as $h \to 0$ ($n = 100$, $\delta = 0.01$)",
-                 fontsize=11)
+    fig.suptitle(
+        r"The sampler with the empirical score converges to the Gaussian KDE "
+        r"$\frac{1}{n}\sum_i N(e^{-\delta}y_i, (1-e^{-2\delta})I)$ as $h \to 0$ ($n = 100$, $\delta = 0.01$)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return plots.save(fig, out / "fig_kde_convergence")
 
@@ -638,22 +816,34 @@ def _fig_scatter(rows, out, plots, plt):
         ax.scatter(tr[:, 0], tr[:, 1], s=30, marker="x", color="tab:red", label="training points (100)")
         score = "exact score of $p_*$" if view == "population" else "empirical optimal score"
         stop = "no early stopping" if delta == 0 else f"early stopping $\\delta$ = {delta:g}"
-        ax.set_title(f"{score}, {stop}\nmemorised {_m(r, 'memorised_fraction'):.0%} "
-                     f"(chance {_m(r, 'memorised_fraction_fresh'):.0%}), mean NN distance "
-                     f"{_m(r, 'nn_distance_mean'):.3f}", fontsize=9)
+        ax.set_title(
+            f"{score}, {stop}\nmemorised {_m(r, 'memorised_fraction'):.0%} "
+            f"(chance {_m(r, 'memorised_fraction_fresh'):.0%}), mean NN distance "
+            f"{_m(r, 'nn_distance_mean'):.3f}",
+            fontsize=9,
+        )
         ax.grid(alpha=0.3)
         ax.set_aspect("equal")
     axes[0, 0].legend(fontsize=8, loc="lower left")
     h = rows[0]["outcome"]["info"].get("h")
-    fig.suptitle(f"Li–Chen–Li Fig. (§4.1): Euler–Maruyama, $h$ = {h:.2g}, $T = 5$, from $N(0, I)$; "
-                 "memorised: Gu et al. $d_1/d_2 < 1/3$", fontsize=11)
+    fig.suptitle(
+        f"Li–Chen–Li Fig. (§4.1): Euler–Maruyama, $h$ = {h:.2g}, $T = 5$, from $N(0, I)$; "
+        "memorised: Gu et al. $d_1/d_2 < 1/3$",
+        fontsize=11,
+    )
     fig.tight_layout()
     return plots.save(fig, out / "fig_scatter")
 
 
 def _fig_nn_hist(rows, out, plots, plt):
-    sel = sorted(rows, key=lambda r: (r["cell"]["extras"]["view"], r["cell"]["extras"]["num_train"],
-                                      r["cell"]["setting"]["early_stop"]))
+    sel = sorted(
+        rows,
+        key=lambda r: (
+            r["cell"]["extras"]["view"],
+            r["cell"]["extras"]["num_train"],
+            r["cell"]["setting"]["early_stop"],
+        ),
+    )
     sel = [r for r in sel if r["cell"]["extras"]["view"] == "population"]
     if not sel:
         return []
@@ -664,12 +854,17 @@ def _fig_nn_hist(rows, out, plots, plt):
         ax.hist(d1, bins=40, color="tab:blue", alpha=0.75)
         ax.axvline(math.sqrt(4 * delta), color="k", ls="--", lw=1.2, label=r"$\sqrt{2d\delta}$")
         ax.axvline(_m(r, "kde_radius"), color="tab:red", ls=":", lw=1.2, label=r"$\sigma_\delta\sqrt{d}$")
-        ax.set_title(f"n = {r['cell']['extras']['num_train']}, $\\delta$ = {delta:g}: memorised "
-                     f"{_m(r, 'memorised'):.0%} (chance {_m(r, 'memorised_chance'):.0%})", fontsize=9)
+        ax.set_title(
+            f"n = {r['cell']['extras']['num_train']}, $\\delta$ = {delta:g}: memorised "
+            f"{_m(r, 'memorised'):.0%} (chance {_m(r, 'memorised_chance'):.0%})",
+            fontsize=9,
+        )
         ax.set_xlabel("distance to the nearest training point")
         ax.legend(fontsize=8)
-    fig.suptitle("Distances of generated samples to the training set (empirical score, exponential integrator)",
-                 fontsize=11)
+    fig.suptitle(
+        "Distances of generated samples to the training set (empirical score, exponential integrator)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return plots.save(fig, out / "fig_nn_distance_histograms")
 
@@ -679,8 +874,12 @@ def _fig_tc(rows, out, plots, plt):
     g = np.array([r["cell"]["extras"]["bandwidth"] for r in sel], float)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     ax = axes[0]
-    ax.errorbar(g, [_m(r, "index_information_fraction") for r in sel],
-                yerr=np.nan_to_num([_m(r, "index_information_fraction", "stderr") for r in sel]), marker="o")
+    ax.errorbar(
+        g,
+        [_m(r, "index_information_fraction") for r in sel],
+        yerr=np.nan_to_num([_m(r, "index_information_fraction", "stderr") for r in sel]),
+        marker="o",
+    )
     ax.set_xscale("log")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel(r"KDE bandwidth $\gamma$")
@@ -693,8 +892,13 @@ def _fig_tc(rows, out, plots, plt):
     ax.grid(alpha=0.3, which="both")
     ax = axes[1]
     tc = np.array([_m(r, "tc") for r in sel])
-    ax.errorbar(g, np.maximum(tc, 1e-6), yerr=np.nan_to_num([_m(r, "tc", "stderr") for r in sel]), marker="o",
-                label=r"$I(X; Y_{1:n})$ (authors' estimator)")
+    ax.errorbar(
+        g,
+        np.maximum(tc, 1e-6),
+        yerr=np.nan_to_num([_m(r, "tc", "stderr") for r in sel]),
+        marker="o",
+        label=r"$I(X; Y_{1:n})$ (authors' estimator)",
+    )
     asym = np.array([_m(r, "tc_small_bandwidth_asymptote") for r in sel])
     ok = asym > 0
     ax.plot(g[ok], asym[ok], "k--", lw=1, label=r"$\frac{d}{2}\log\frac{1+\gamma^2}{\gamma^2} - \log n$")
@@ -706,8 +910,10 @@ def _fig_tc(rows, out, plots, plt):
     ax.set_title("total correlation: not bounded by $\\log n$ (grows as $\\gamma \\to 0$)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.suptitle(r"Memorisation vs bandwidth ($n = 100$, $d = 20$, $p_* = N(0, I)$; empirical-score.md §4.5)",
-                 fontsize=11)
+    fig.suptitle(
+        r"Memorisation vs bandwidth ($n = 100$, $d = 20$, $p_* = N(0, I)$; empirical-score.md §4.5)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return plots.save(fig, out / "fig_total_correlation")
 
@@ -716,8 +922,12 @@ def _fig_digits(rows, out, plots, plt):
     files = []
     for r in sorted(rows, key=lambda r: r["cell"]["setting"]["early_stop"]):
         info = r["outcome"]["info"]
-        panels = [("generated", "generated (at $\\delta$)"), ("denoised", "Tweedie-denoised"),
-                  ("nearest_train", "nearest training digit"), ("nearest_heldout", "nearest held-out digit")]
+        panels = [
+            ("generated", "generated (at $\\delta$)"),
+            ("denoised", "Tweedie-denoised"),
+            ("nearest_train", "nearest training digit"),
+            ("nearest_heldout", "nearest held-out digit"),
+        ]
         k = len(info["generated"])
         fig, axes = plt.subplots(len(panels), k, figsize=(1.05 * k, 1.25 * len(panels) + 0.6))
         for i, (key, lab) in enumerate(panels):
@@ -734,10 +944,13 @@ def _fig_digits(rows, out, plots, plt):
                 if key == "nearest_heldout":
                     ax.set_title(f"{info['d_heldout'][j]:.1f}", fontsize=6)
         delta = r["cell"]["setting"]["early_stop"]
-        fig.suptitle(f"8×8 digits, empirical optimal score of 500 training images, $\\delta$ = {delta:g}: memorised "
-                     f"{_m(r, 'memorised_fraction'):.0%} (held-out digits: {_m(r, 'memorised_fraction_fresh'):.0%}); "
-                     f"closer to a training than to a held-out digit: {_m(r, 'nearest_is_training'):.0%} "
-                     "(numbers: distances in standardised pixels)", fontsize=8)
+        fig.suptitle(
+            f"8×8 digits, empirical optimal score of 500 training images, $\\delta$ = {delta:g}: memorised "
+            f"{_m(r, 'memorised_fraction'):.0%} (held-out digits: {_m(r, 'memorised_fraction_fresh'):.0%}); "
+            f"closer to a training than to a held-out digit: {_m(r, 'nearest_is_training'):.0%} "
+            "(numbers: distances in standardised pixels)",
+            fontsize=8,
+        )
         fig.tight_layout(rect=(0.06, 0, 1, 0.93))
         files += plots.save(fig, out / f"fig_digits_delta_{delta:g}".replace(".", "p"))
     return files
@@ -754,6 +967,140 @@ def main(argv=None) -> int:
     files = make_figures(Path(a.results) / "li-chen-li", a.store)
     print("\n".join(str(f) for f in files))
     return 0
+
+
+def write_verdict(results_dir, source) -> Path:
+    """``VERDICT.md``: the study's verdicts in words and small tables, from the stored cells."""
+    from sgmbench.analysis import fit_slope
+
+    rows = [r for r in _rows(source) if r["status"] == "ok" and r["outcome"]]
+    lines = ["# li-chen-li: verdict", ""]
+    se = _part(rows, "score-error")
+    if se:
+        ns = sorted({int(r["cell"]["extras"]["num_train"]) for r in se})
+        reps = sorted({int(r["cell"]["replicate"]) for r in se})
+        lines += [
+            "## Score error of the empirical optimal score vs n (slope predicted -1)",
+            "",
+            f"{len(reps)} training sets per n; fitted on the replicates (95% CI); `measured/asymptote`: the "
+            "measured error over the closed-form asymptotic J(t)/n at the largest n.",
+            "",
+            f"| quantity | fitted slope | 95% CI | measured/asymptote at n = {ns[-1]} |",
+            "|---|---|---|---|",
+        ]
+        for key, akey, lab in [
+            ("score_error_sq", "score_error_asym", "time average, t_k = k h, k = 1..250")
+        ] + [(f"score_error_sq_t{t:g}", f"score_error_asym_t{t:g}", f"t = {t:g}") for t in SINGLE_TIMES]:
+            Y = np.full((len(reps), len(ns)), np.nan)
+            for r in se:
+                Y[
+                    reps.index(int(r["cell"]["replicate"])), ns.index(int(r["cell"]["extras"]["num_train"]))
+                ] = _m(r, key)
+            fit = fit_slope(np.asarray(ns, float), Y, asymptotic="high")
+            last = [r for r in se if int(r["cell"]["extras"]["num_train"]) == ns[-1]]
+            ratio = np.nanmean([_m(r, key) for r in last]) / np.nanmean([_m(r, akey) for r in last])
+            lines.append(
+                f"| {lab} | {fit.slope:+.3f} | [{fit.ci_low:+.3f}, {fit.ci_high:+.3f}] | {ratio:.3f} |"
+            )
+        lines.append("")
+    kd = _part(rows, "kde-convergence")
+    if kd:
+        lines += [
+            "## The sampler converges to the Gaussian KDE (n = 100, delta = 0.01)",
+            "",
+            "| sampler | steps | W2 (floor) | KL(KDE ‖ gen), k-NN | KL(gen ‖ KDE), k-NN + KDE density |",
+            "|---|---|---|---|---|",
+        ]
+        for r in sorted(kd, key=lambda r: (r["cell"]["setting"]["sampler"], r["cell"]["setting"]["steps"])):
+            lines.append(
+                f"| {r['cell']['setting']['sampler']} | {r['cell']['setting']['steps']} | "
+                f"{_m(r, 'w2'):.3f} ({_m(r, 'w2', 'floor'):.3f}) | {_m(r, 'kl'):.3f} | "
+                f"{_m(r, 'kl_reverse'):.3f} |"
+            )
+        lines.append("")
+    hl = _part(rows, "headline")
+    if hl:
+        lines += [
+            "## A good score, a bad generative model?",
+            "",
+            "Exponential integrator, Benton grid, 400 steps, from N(0, sigma_T^2 I). *population*: the score "
+            "judged against p_* (its error; Benton et al.'s KL bound for p_delta); *training-law*: the same "
+            "score is the exact score of the training law (error 0; the bound for the smoothed training "
+            "law). Measured KL/TV: of the KDE law (the sampler's continuous-time output) to the view's "
+            "p_delta, exact densities. memorised: Gu et al.'s d1/d2 < 1/3 (chance: the same for fresh "
+            "draws of the view's p_delta). index info: I(X; J | Y)/log n, which training point a sample "
+            "copies.",
+            "",
+            "| view | n | delta | score error (time avg) | KL bound (its continuous part) | TV bound "
+            "(Pinsker) | "
+            "KL measured | TV measured | memorised (chance) | NN distance vs sigma_delta sqrt(d) | "
+            "index info |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted(
+            hl,
+            key=lambda r: (
+                r["cell"]["extras"]["view"],
+                r["cell"]["extras"]["num_train"],
+                r["cell"]["setting"]["early_stop"],
+            ),
+        ):
+            lines.append(
+                f"| {r['cell']['extras']['view']} | {r['cell']['extras']['num_train']} | "
+                f"{r['cell']['setting']['early_stop']:g} | {_m(r, 'score_error_avg'):.3g} | "
+                f"{_m(r, 'kl_bound'):.3g} ({_m(r, 'kl_bound_continuous'):.3g}) | "
+                f"{_m(r, 'tv_bound_pinsker'):.2f} | "
+                f"{_m(r, 'kl_continuous'):.3g} | {_m(r, 'tv_continuous'):.3f} | {_m(r, 'memorised'):.0%} "
+                f"({_m(r, 'memorised_chance'):.0%}) | {_m(r, 'nn_distance'):.3f} vs "
+                f"{_m(r, 'kde_radius'):.3f} | "
+                f"{_m(r, 'index_information'):.2f} |"
+            )
+        lines.append("")
+    mem = _part(rows, "scatter") + _part(rows, "digits")
+    if mem:
+        lines += [
+            "## Memorisation (scatter figure and digits)",
+            "",
+            "| part | score | delta | memorised (chance) | mean NN distance | sqrt(2 d delta) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in mem:
+            part = r["cell"]["extras"]["part"]
+            score = (
+                "exact score of p_*"
+                if r["cell"]["extras"]["view"] == "population"
+                else "empirical optimal score"
+            )
+            lines.append(
+                f"| {part} | {score} | {r['cell']['setting']['early_stop']:g} | "
+                f"{_m(r, 'memorised_fraction'):.0%} ({_m(r, 'memorised_fraction_fresh'):.0%}) | "
+                f"{_m(r, 'nn_distance_mean'):.3f} | {_m(r, 'sqrt_2d_delta'):.3f} |"
+            )
+        lines.append("")
+    tc = sorted(_part(rows, "total-correlation"), key=lambda r: r["cell"]["extras"]["bandwidth"])
+    if tc:
+        lines += [
+            "## Total correlation vs bandwidth (n = 100, d = 20)",
+            "",
+            "| gamma | I(X; J given Y)/log n | I(X; Y_1..n) (nats) | small-gamma asymptote |",
+            "|---|---|---|---|",
+        ]
+        for r in tc:
+            lines.append(
+                f"| {r['cell']['extras']['bandwidth']:g} | {_m(r, 'index_information_fraction'):.3f} | "
+                f"{_m(r, 'tc'):.4g} | {_m(r, 'tc_small_bandwidth_asymptote'):.4g} |"
+            )
+        lines += [
+            "",
+            "The authors' total correlation I(X; Y_1..n) is not bounded by log n (empirical-score.md §4.5 "
+            "says it is): it grows like (d/2) log((1+gamma^2)/gamma^2) - log n as gamma -> 0. The index "
+            "information I(X; J | Y) is the quantity in [0, log n].",
+            "",
+        ]
+    path = Path(results_dir) / "VERDICT.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
 
 
 if __name__ == "__main__":

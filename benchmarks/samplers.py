@@ -84,6 +84,7 @@ STUDY = Study(
     ),
     profiles={"quick": {AXIS: QUICK}, "full": {AXIS: FULL}},
     cell_fn="benchmarks._fp_helpers:samplers_cell",
+    report_fn="benchmarks.samplers:report_hook",
     source="benchmarks/samplers.py",
 )
 
@@ -93,6 +94,13 @@ def report_extras(store, results_dir="results"):
     from benchmarks._fp_helpers import samplers_report_extras
 
     return samplers_report_extras(store, "samplers", results_dir)
+
+
+def report_hook(store, directory):
+    """``Study.report_fn``: ``sgmbench report`` passes ``results/<study>/``; the extras take its parent."""
+    from pathlib import Path
+
+    return report_extras(store, Path(directory).parent)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def save(fig, path_stem: Path) -> list[Path]:
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for ext, kw in ((".png", {"dpi": 150}), (".pdf", {})):
-        p = path_stem.with_suffix(ext)
+        p = path_stem.with_name(path_stem.name + ext)  # not with_suffix: stems may contain dots
         fig.savefig(p, bbox_inches="tight", **kw)
         out.append(p)
     plt.close(fig)

@@ -181,7 +181,7 @@ def to_latex(df: pd.DataFrame, caption: str | None = None) -> str:
 
 def write_table(df: pd.DataFrame, stem: Path) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    paths = [stem.with_name(stem.name + ext) for ext in (".csv", ".md", ".tex")]  # stems may contain dots
     df.to_csv(paths[0], index=False)
     paths[1].write_text(to_markdown(df))
     paths[2].write_text(to_latex(df))

@@ -186,3 +186,18 @@ def test_t_quantile_is_used_for_small_replicate_counts():
     half = (fit.ci_high - fit.ci_low) / 2
     assert half == pytest.approx(stats.t.ppf(0.975, 2) * fit.stderr)
     assert rate_verdict(fit, -1.0, "high")[0] in ("tight", "loose", "violated")
+
+
+def test_rate_verdict_equivalence_margin_for_exact_data():
+    """Noise-free data with a slope 0.02 off the prediction is 'tight' (margin), 0.3 off is not."""
+    from sgmbench.analysis import SlopeFit, rate_verdict
+
+    def fit(slope):
+        return SlopeFit(slope=slope, stderr=0.002, ci_low=slope - 0.005, ci_high=slope + 0.005, intercept=0.0,
+                        confidence=0.95, method="ols", dof=6, n_points=8, x_window=(8.0, 1024.0), used=(),
+                        dropped={}, local_slopes=())
+
+    near, far = fit(-1.02), fit(-1.3)
+    assert rate_verdict(near, -1.0, "high", "lower")[0] == "tight"
+    assert rate_verdict(far, -1.0, "high", "lower")[0] == "violated"
+    assert rate_verdict(far, -1.0, "high", "upper")[0] == "loose"

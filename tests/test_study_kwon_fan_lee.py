@@ -83,7 +83,13 @@ def test_verdicts_classify_points():
     pts = [
         {"w2": 0.1, "j_dsm": 1.0, "j_sm": 0.5, "intercept": 0.0, "w2_meaningful": True},  # below
         {"w2": 2.0, "j_dsm": 1.0, "j_sm": 0.5, "intercept": 0.0, "w2_meaningful": True},  # above, resolved
-        {"w2": 0.9, "j_dsm": 1.0, "j_sm": 0.5, "intercept": 0.0, "w2_meaningful": False},  # above J_SM line only
+        {
+            "w2": 0.9,
+            "j_dsm": 1.0,
+            "j_sm": 0.5,
+            "intercept": 0.0,
+            "w2_meaningful": False,
+        },  # above J_SM line only
     ]
     v = K.verdicts(pts, final_intercept=0.0)
     assert v["points"] == 3 and v["resolved_points"] == 2
@@ -95,8 +101,13 @@ def test_verdicts_classify_points():
 
 def _tiny(experiment, **extras):
     s = get_study("kwon-fan-lee")
-    base = next(c for c in s.cells("quick") if c.extra("experiment") == experiment
-                and c.setting.target == "four-clusters" and c.extra("regulariser", "none") == "none")
+    base = next(
+        c
+        for c in s.cells("quick")
+        if c.extra("experiment") == experiment
+        and c.setting.target == "four-clusters"
+        and c.extra("regulariser", "none") == "none"
+    )
     ex = dict(base.extras)
     ex.update(extras)
     return Cell.make(base.setting.replace(samples=128), base.metrics, ex, 0, base.cell_fn, "kwon-fan-lee")
@@ -111,8 +122,21 @@ def _finite(outcome, keys):
 def test_tiny_training_run_gives_finite_values():
     cell = _tiny("training-run", ascent_steps=10, descent_steps=20, records=4, record_samples=64)
     out = K.kfl_cell(cell)
-    _finite(out, ["w2", "sliced_w2", "j_dsm", "j_sm", "intercept", "cor1_bound", "thm1_bound", "w2_exact_score",
-                  "frac_below_cor1_dsm", "min_margin_cor1_dsm"])
+    _finite(
+        out,
+        [
+            "w2",
+            "sliced_w2",
+            "j_dsm",
+            "j_sm",
+            "intercept",
+            "cor1_bound",
+            "thm1_bound",
+            "w2_exact_score",
+            "frac_below_cor1_dsm",
+            "min_margin_cor1_dsm",
+        ],
+    )
     assert out["metrics"]["j_dsm"]["value"] >= out["metrics"]["j_sm"]["value"]  # Vincent: J_DSM = J_SM + C
     assert len(out["info"]["history"]) >= 3
     assert {b["bound"] for b in out["bounds"]} == {"kfl2022-cor1", "kfl2022-thm1"}

@@ -65,7 +65,9 @@ def test_empirical_score_error_decays_like_one_over_n():
     for r in range(reps):
         for j, n in enumerate(ns):
             pts = target.sample(n, generator=torch.Generator().manual_seed(100 + r))
-            Y[r, j] = L.empirical_score_error(pts, target, process, 1.0, 2000, torch.Generator().manual_seed(7))[0]
+            Y[r, j] = L.empirical_score_error(
+                pts, target, process, 1.0, 2000, torch.Generator().manual_seed(7)
+            )[0]
     slopes = [np.polyfit(np.log(ns), np.log(y), 1)[0] for y in Y]
     mean, se = float(np.mean(slopes)), float(np.std(slopes, ddof=1) / math.sqrt(reps))
     assert abs(mean + 1.0) < 3 * se + 0.1, (mean, se)
@@ -99,7 +101,9 @@ def test_tiny_run_of_each_part_gives_finite_values(part):
     extras.update({k: v for k, v in _TINY[part].items() if k not in setting_fields})
     if part in ("score-error", "headline"):
         extras["num_train"] = 50
-    cell = Cell.make(base.setting.replace(**setting_fields), base.metrics, extras, 0, base.cell_fn, "li-chen-li")
+    cell = Cell.make(
+        base.setting.replace(**setting_fields), base.metrics, extras, 0, base.cell_fn, "li-chen-li"
+    )
     out = M.lcl_cell(cell)
     assert out["metrics"]
     for name, rec in out["metrics"].items():

@@ -26,9 +26,10 @@ from sgmbench.errors import SgmbenchError
 from sgmbench.targets.base import NoisedLaw, Target, TargetConstants, targets
 from sgmbench.targets.gaussian import DTYPE, LOG_2PI, DeviceCache, check_count, gaussian, randint
 
-#: elements of the ``[queries, chunk]`` logit tile on an accelerator (2**22 float64 = 32 MiB): few, large
-#: kernel launches
-CHUNK_ELEMENTS = 2**22
+#: elements of the ``[queries, chunk]`` logit tile on an accelerator (2**25 float64 = 256 MiB): few, large
+#: kernel launches (on an H100 at m = 1e4, n = 5e4, d = 3072: 0.44x of the matmul's FLOP/s with
+#: 2**22-element tiles, 0.66-0.69x with 2-8x larger ones; results/perf/gpu.md)
+CHUNK_ELEMENTS = 2**25
 #: on the CPU the queries are blocked too, so the tile stays in the last-level cache (2**20 float64 = 8 MiB)
 CPU_TILE_ELEMENTS = 2**20
 #: rows per query block on the CPU
