@@ -251,6 +251,8 @@ def fit_rates(df: pd.DataFrame, rates: Iterable[Rate]) -> pd.DataFrame:
         groups = rate_groups(sub, rate)
         for key, g in sub.groupby(groups, dropna=False, sort=True) if groups else [((), sub)]:
             key = key if isinstance(key, tuple) else (key,)
+            if g[rate.x].nunique() < 2:  # x does not vary in this group (another sweep plane): no rate
+                continue
             fit = _fit_group(g, rate.x, rate.tail)
             predicted = rate.predicted
             if predicted is None and rate.bound:
@@ -275,9 +277,10 @@ def fit_rates(df: pd.DataFrame, rates: Iterable[Rate]) -> pd.DataFrame:
 
 def rate_verdict(fit, predicted: float | None, tol: float = 0.1) -> str:
     """``matches`` if the predicted exponent lies in the fit's 95% CI widened by ``tol`` (exact metrics have
-    tiny CIs, and a finite window is never exactly asymptotic); else ``faster than predicted`` (a more
-    negative slope: faster decay toward large x) or ``slower than predicted``; else ``no prediction`` or
-    ``no fit``."""
+    tiny CIs, and a finite window is never exactly asymptotic); else ``steeper than predicted`` (a smaller,
+    i.e. more negative, exponent) or ``shallower than predicted`` (a larger one); whether that is faster
+    convergence depends on the direction of x (steps: steeper = faster; delta or eps: shallower = faster
+    decay as they shrink); else ``no prediction`` or ``no fit``."""
     if fit is None or not np.isfinite(fit.slope):
         return "no fit"
     if predicted is None:
@@ -287,7 +290,7 @@ def rate_verdict(fit, predicted: float | None, tol: float = 0.1) -> str:
         lo = hi = fit.slope
     if lo - tol <= predicted <= hi + tol:
         return "matches"
-    return "faster than predicted" if fit.slope < predicted else "slower than predicted"
+    return "steeper than predicted" if fit.slope < predicted else "shallower than predicted"
 
 
 def rates_display(fits: pd.DataFrame) -> pd.DataFrame:
@@ -598,6 +601,11 @@ def _figures(df, config, rates, fits, pairs, out: Path) -> list[Path]:
             continue
         _check_columns(df, [f.x, f.hue, f.col, f.row], f"study {study!r}: figure {f.name!r}")
         mine = ok[(ok["metric"] == f.metric) & ok["value"].notna()]
+        # points that cannot be drawn on the figure's scales (no x in this sweep plane, or <= 0 on a log axis)
+        x_num = pd.to_numeric(mine[f.x], errors="coerce") if f.x in mine.columns else None
+        if x_num is not None and x_num.notna().any():  # a categorical x is left as it is
+            keep = x_num.notna() & ((x_num > 0) if f.logx else True)
+            mine = mine[keep & ((mine["value"] > 0) if f.logy else True)]
         if mine.empty:
             continue
         predicted = next((r.predicted for r in rates if r.metric == f.metric and r.x == f.x), None)
