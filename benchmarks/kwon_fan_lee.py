@@ -713,8 +713,10 @@ def _fig2(runs, out_dir, plots, plt) -> list[Path]:
             marg = _num(v.get(f"min_margin_{key}", {}).get("value"))
             viol = _num(v.get(f"violations_{key}", {}).get("value"))
             unres = _num(v.get(f"unresolved_{key}", {}).get("value"))
+            n_deb, _ = debiased_violations(hist, jkey)
             extra = (
-                f"\n{int(viol)} above (resolved), {int(unres)} above but within the noise floor"
+                f"\n{int(viol)} above (resolved; {n_deb} after floor correction), "
+                f"{int(unres)} above within the floor"
                 if viol or unres
                 else ""
             )
@@ -866,9 +868,9 @@ def main(argv=None) -> int:
 
 
 def debiased_violations(history: list[dict], jkey: str = "j_sm") -> tuple[int, float]:
-    """Resolved checkpoints above the per-checkpoint Cor. 1 line after the heuristic floor correction
-    $W_2 \to \sqrt{W_2^2 - F^2}$ ($F$ the OT noise floor: the plug-in estimate between two samples of one law),
-    and the smallest corrected margin over resolved checkpoints."""
+    r"""Resolved checkpoints above the per-checkpoint Cor. 1 line after the heuristic floor correction
+    $W_2 \to \sqrt{W_2^2 - F^2}$ ($F$ the OT noise floor: the plug-in estimate between two samples of one
+    law), and the smallest corrected margin over resolved checkpoints."""
     count, worst = 0, float("inf")
     for p in history:
         w, f = _num(p.get("w2")), _num(p.get("w2_floor"))

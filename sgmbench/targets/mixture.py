@@ -31,6 +31,7 @@ from sgmbench.targets.gaussian import (
     GaussianTarget,
     as_vector,
     check_count,
+    LOG_2PI,
     gaussian_log_prob_and_score,
     randn,
 )
@@ -294,18 +295,27 @@ def _all_equal_components(mix: MixtureTarget) -> bool:
     return True
 
 
-def mixture_log_prob_and_score(x: torch.Tensor, comps, want_score: bool = True):
-    r"""$\log\sum_k\pi_kN_k(x)$ and $\sum_kw_k(x)s_k(x)$ via an online log-sum-exp over components.
+#: elements of one ``[rows, K*d]`` block of the all-components path (2**15 float64 = 256 KiB: stays in the
+#: cache and under glibc's mmap threshold, so no fresh pages per call)
+BLOCK_ELEMENTS = 2**15
 
-    ``comps``: ``[(log pi_k, mean, eigenvalues, basis)]`` on ``x``'s device. Running max and weighted
-    score sum are rescaled per component (Milakov & Gimelshein 2018), so memory is $O(nd)$.
+
+def mixture_log_prob_and_score(x: torch.Tensor, comps, want_score: bool = True):
+    r"""$\log\sum_k\pi_kN_k(x)$ and $\sum_kw_k(x)s_k(x)$.
+
+    ``comps``: ``[(log pi_k, mean, eigenvalues, basis)]`` on ``x``'s device. When every component has
+    a basis or none has (every registry mixture, any mixture of full or of diagonal covariances), all
+    components go at once through their whitening maps (:func:`_all_components`); otherwise an online
+    log-sum-exp over components: running max and weighted score sum are rescaled per component
+    (Milakov & Gimelshein 2018). Memory $O(nd)$ plus one block either way.
     """
+    live = [c for c in comps if c[0] != -math.inf]
+    if live and len({c[3] is None for c in live}) == 1:
+        return _all_components(x, live, want_score)
     run_max = torch.full(x.shape[:1], -math.inf, dtype=x.dtype, device=x.device)
     run_sum = torch.zeros(x.shape[:1], dtype=x.dtype, device=x.device)
     acc = torch.zeros_like(x) if want_score else None
-    for logpi, mean, lam, basis in comps:
-        if logpi == -math.inf:
-            continue
+    for logpi, mean, lam, basis in live:
         lp, s = gaussian_log_prob_and_score(x, mean, lam, basis, want_score)
         lp = lp + logpi
         new_max = torch.maximum(run_max, lp)
@@ -317,6 +327,52 @@ def mixture_log_prob_and_score(x: torch.Tensor, comps, want_score: bool = True):
         run_max = new_max
     logp = run_max + torch.log(run_sum)
     return logp, (acc / run_sum[:, None] if want_score else None)
+
+
+def _all_components(x: torch.Tensor, comps, want_score: bool):
+    r"""Every component at once, in whitened coordinates $z_k = (x - m_k)A_k$, $A_k = U_k\Lambda_k^{-1/2}$:
+    $\log\pi_kN_k(x) = c_k - \tfrac12\|z_k\|^2$ and $s_k(x) = -z_kA_k^\top$, so
+    $\sum_kw_ks_k = -[w_1z_1, \dots, w_Kz_K]\,[A_1 \cdots A_K]^\top$.
+
+    Full bases: one GEMM $x[A_1 \cdots A_K]$ (the means folded in as a bias), one back; diagonal: the
+    same with broadcasting. About ten tensor operations per call whatever $K$ is, instead of about
+    seventeen per component (at n = 4096, d = 16, K = 4 the per-component loop was bound by those
+    small operations: ``benchmarks/perf/test_perf_sampling.py``). Rows go in blocks of
+    ``BLOCK_ELEMENTS`` so the ``[rows, K d]`` temporaries stay small.
+    """
+    n, d = x.shape
+    K = len(comps)
+    dt, dev = x.dtype, x.device
+    logpi = torch.tensor([c[0] for c in comps], dtype=dt, device=dev)
+    means = torch.stack([c[1] for c in comps])  # [K, d]
+    lam = torch.stack([c[2] for c in comps])  # [K, d]
+    const = logpi - 0.5 * (LOG_2PI * d + torch.log(lam).sum(-1))  # [K]
+    inv_sd = lam.rsqrt()  # [K, d]
+    if comps[0][3] is not None:
+        A = torch.stack([c[3] for c in comps]) * inv_sd[:, None, :]  # A_k = U_k diag(lam_k^-1/2): [K, d, d]
+        A_cat = A.permute(1, 0, 2).reshape(d, K * d)  # x @ A_cat = [x A_1, ..., x A_K]
+        bias = -torch.einsum("kd,kde->ke", means, A).reshape(K * d)  # -m_k A_k
+        neg_back = -A_cat.T  # [K d, d]
+    rows = max(64, BLOCK_ELEMENTS // (K * d))
+    logp = torch.empty(n, dtype=dt, device=dev)
+    score = torch.empty_like(x) if want_score else None
+    for start in range(0, n, rows):
+        xb = x[start : start + rows]
+        b = xb.shape[0]
+        if comps[0][3] is not None:
+            z = torch.addmm(bias, xb, A_cat).view(b, K, d)
+        else:
+            z = (xb[:, None, :] - means).mul_(inv_sd)
+        lp = torch.linalg.vector_norm(z, dim=-1).square_().mul_(-0.5).add_(const)  # [b, K]
+        lse = torch.logsumexp(lp, dim=-1)
+        logp[start : start + b] = lse
+        if want_score:
+            z.mul_(lp.sub_(lse[:, None]).exp_()[..., None])  # w_k z_k
+            if comps[0][3] is not None:
+                torch.mm(z.view(b, K * d), neg_back, out=score[start : start + b])
+            else:
+                torch.sum(z.mul_(inv_sd), dim=1, out=score[start : start + b]).neg_()
+    return logp, score
 
 
 class MixtureNoisedLaw(NoisedLaw):
