@@ -1,46 +1,42 @@
-r"""Helpers of the ``kwon-fan-lee`` study: KFL's discrete DDPM as a forward process, the discrete losses,
-the Cor. 1 intercept from one-sided Lipschitz estimates, and the $W_2$ measurements.
+r"""Helpers of the ``kwon-fan-lee`` study: KFL's discrete DDPM as a forward process, the discrete
+losses, the Cor. 1 intercept from one-sided Lipschitz estimates, and the $W_2$ measurements.
 
-**KFL's DDPM as a continuous-time VP process** (``ddpm-sigmoid``). Kwon–Fan–Lee 2022 (arXiv 2212.06359,
-Sec. 5; authors' notebook ``Score_Wasserstein.ipynb``, ``make_beta_schedule``) use a discrete DDPM with
-$N = 10$ steps and the sigmoid schedule
+**KFL's DDPM as a continuous-time VP process** (``ddpm-sigmoid``). Kwon–Fan–Lee 2022 (arXiv
+2212.06359, Sec. 5; authors' notebook ``Score_Wasserstein.ipynb``, ``make_beta_schedule``) use a discrete
+DDPM with $N = 10$ steps and the sigmoid schedule
 
 $$\beta_i = \beta_{\rm start} + (\beta_{\rm end} - \beta_{\rm start})\,{\rm sigmoid}(u_i),\quad
 u = {\rm linspace}(-6, 6, N),\quad \beta_{\rm start} = 10^{-5},\ \beta_{\rm end} = 10^{-2},$$
 
-$x_i = \sqrt{1-\beta_i}\,x_{i-1} + \sqrt{\beta_i}\,z_i$. We map it to the VP SDE $dX =
--\tfrac12\tilde\beta(t)X\,dt
-+ \sqrt{\tilde\beta(t)}\,dW$ with $\tilde\beta(t) = \tilde\beta_i := -\log(1-\beta_i)$ constant on the unit
-interval $(i-1, i]$ (derived here). Then one unit of time is exactly one DDPM step: $\alpha_i^2 =
-e^{-\sum_{j\le i}\tilde\beta_j} = \prod_{j\le i}(1-\beta_j) = \bar\alpha_i$, so the marginals at integer times
-$t = i$ are the DDPM marginals, and :func:`sgmbench.samplers.ddpm_ancestral` on the integer grid
-$N, N-1, \dots, 0$ (score at $t = i$ for the step $i \to i-1$) is *exactly* the notebook's ``p_sample``
-($x \mapsto (x + \beta_i s)/\sqrt{1-\beta_i} + \sqrt{\beta_i}z$ with $s =
--\epsilon_\theta/\sqrt{1-\bar\alpha_i}$).
-$\tilde\beta_i$ and $\beta_i$ differ by less than 0.5 % for $\beta_i \le 10^{-2}$.
+$x_i = \sqrt{1-\beta_i}\,x_{i-1} + \sqrt{\beta_i}\,z_i$. We map it to the VP SDE
+$dX = -\tfrac12\tilde\beta(t)X\,dt + \sqrt{\tilde\beta(t)}\,dW$ with $\tilde\beta(t) = \tilde\beta_i :=
+-\log(1-\beta_i)$ constant on the unit interval $(i-1, i]$ (derived here). Then one unit of time is exactly
+one DDPM step: $\alpha_i^2 = e^{-\sum_{j\le i}\tilde\beta_j} = \prod_{j\le i}(1-\beta_j) = \bar\alpha_i$, so
+the marginals at integer times $t = i$ are the DDPM marginals, and :func:`sgmbench.samplers.ddpm_ancestral` on
+the integer grid $N, N-1, \dots, 0$ (score at $t = i$ for the step $i \to i-1$) is *exactly* the
+notebook's ``p_sample``: $x \mapsto (x + \beta_i s)/\sqrt{1-\beta_i} + \sqrt{\beta_i}z$ with
+$s = -\epsilon_\theta/\sqrt{1-\bar\alpha_i}$. $\tilde\beta_i$ and $\beta_i$ differ by less than 0.5 % for
+$\beta_i \le 10^{-2}$.
 
-**Discrete KFL quantities** (the notebook's, in our units). With $g^2 = \tilde\beta$ and $L_f = f =
-\tilde\beta/2$
-on $(i-1, i]$ and the one-sided Lipschitz constant $L_{s,i}$ of the model score at $t = i$ held constant on
-that interval (the DDPM only ever evaluates the score at integer times):
+**Discrete KFL quantities** (the notebook's, in our units). With $g^2 = \tilde\beta$ and
+$L_f = f = \tilde\beta/2$ on $(i-1, i]$, and the one-sided Lipschitz constant $L_{s,i}$ of the model score
+at $t = i$ held constant on that interval (the DDPM only ever evaluates the score at integer times):
 
 - $J_{DSM} = \tfrac12\sum_i\tilde\beta_i\,E\|s_\theta(x_i, i) + z/\sigma_i\|^2$ and
   $J_{SM} = \tfrac12\sum_i\tilde\beta_i\,E_{p_i}\|s_\theta(x, i) - \nabla\log p_i(x)\|^2$ (right-endpoint
-  Riemann
-  sums of KFL's $\tfrac12\int g^2(\cdot)dt$; the notebook's loss $\sum_i\frac{\beta_i}{1-\bar\alpha_i}
-  {\rm mean}_{\rm coord}|\epsilon-\epsilon_\theta|^2$ is $2J_{DSM}/d$, i.e. $J_{DSM}$ in 2-D);
-- $I(t) = \exp\int_0^t(L_f + L_sg^2) = \exp(R_{i-1} + r_i(t - i + 1))$ on $(i-1, i]$, $r_i =
-\tilde\beta_i(L_{s,i} +
-  \tfrac12)$, $R_i = \sum_{j\le i}r_j$; then exactly $\int_0^Ng^2I^2 =
-  \sum_i\tilde\beta_ie^{2R_{i-1}}(e^{2r_i}-1)/(2r_i)$
-  and $\int_0^Ng^2I\sqrt b = \sum_i\tilde\beta_ie^{R_{i-1}}\frac{e^{r_i}-1}{r_i}\sqrt{b_i}$ (the notebook
-  uses the
+  Riemann sums of KFL's $\tfrac12\int g^2(\cdot)dt$; the notebook's loss
+  $\sum_i\frac{\beta_i}{1-\bar\alpha_i}{\rm mean}_{\rm coord}|\epsilon-\epsilon_\theta|^2$ is $2J_{DSM}/d$,
+  i.e. $J_{DSM}$ in 2-D);
+- $I(t) = \exp\int_0^t(L_f + L_sg^2) = \exp(R_{i-1} + r_i(t - i + 1))$ on $(i-1, i]$ with
+  $r_i = \tilde\beta_i(L_{s,i} + \tfrac12)$, $R_i = \sum_{j\le i}r_j$; then exactly
+  $\int_0^Ng^2I^2 = \sum_i\tilde\beta_ie^{2R_{i-1}}(e^{2r_i}-1)/(2r_i)$ and
+  $\int_0^Ng^2I\sqrt b = \sum_i\tilde\beta_ie^{R_{i-1}}\frac{e^{r_i}-1}{r_i}\sqrt{b_i}$ (the notebook uses the
   right-endpoint sum $\sum_i\beta_iI_i^2$; the difference is $O(r_i)$);
-- the **Cor. 1 line**: $\log W_2 \le \tfrac12\log J + \tfrac12\log\big(2\int_0^Ng^2I^2\big)$ (+ the offset
-  $I(N)W_2(p_N, q_N)$, zero when $q_N = p_N$ as in KFL's Fig. 2).
+- the **Cor. 1 line**: $\log W_2 \le \tfrac12\log J + \tfrac12\log\big(2\int_0^Ng^2I^2\big)$ (plus the
+  offset $I(N)W_2(p_N, q_N)$, zero when $q_N = p_N$ as in KFL's Fig. 2).
 
-$L_{s,i}$ is estimated by :func:`sgmbench.training.one_sided_lipschitz` (max over samples of $p_i$, points on
-segments between them and difference quotients over pairs): a lower estimate of the supremum over
+$L_{s,i}$ is estimated by :func:`sgmbench.training.one_sided_lipschitz` (max over samples of $p_i$, points
+on segments between them and difference quotients over pairs): a lower estimate of the supremum over
 $\mathbb R^2$, so the intercept computed from it is a lower estimate of the theorem's (KFL's notebook takes
 the max over pairs of a 10×10 grid in $[0, 0.9]^2$).
 """
@@ -66,17 +62,16 @@ PROCESS_NAME = "ddpm-sigmoid"
 # KFL's DDPM schedule as a forward process
 # ------------------------------------------------------------------------------------------------
 def sigmoid_betas(num_steps: int, beta_start: float = 1e-5, beta_end: float = 1e-2) -> torch.Tensor:
-    r"""KFL's ``make_beta_schedule('sigmoid', N, start, end)``: $\beta_i = {\rm start} + ({\rm end}-{\rm
-    start})
-    \,{\rm sigmoid}({\rm linspace}(-6, 6, N))_i$, float64 ``[N]``."""
+    r"""KFL's ``make_beta_schedule('sigmoid', N, start, end)``:
+    $\beta_i = {\rm start} + ({\rm end}-{\rm start})\,{\rm sigmoid}({\rm linspace}(-6, 6, N))_i$, float64
+    ``[N]``."""
     u = torch.linspace(-6.0, 6.0, int(num_steps), dtype=DTYPE)
     return torch.sigmoid(u) * (beta_end - beta_start) + beta_start
 
 
 class DDPMSigmoid(VarPreserving):
     r"""VP SDE with piecewise-constant $\tilde\beta(t) = -\log(1-\beta_i)$ on $(i-1, i]$, $\beta_i$ KFL's
-    sigmoid
-    schedule (module docstring): integer times are DDPM steps. Default horizon $T = N$."""
+    sigmoid schedule (module docstring): integer times are DDPM steps. Default horizon $T = N$."""
 
     name = PROCESS_NAME
     source = (
@@ -173,9 +168,8 @@ def model_scores(score, x: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
 
 
 def discrete_losses(score, ev: DiscreteEval) -> dict[str, Any]:
-    r"""$J_{DSM}$, $J_{SM}$ (module docstring), their standard errors and the per-time $b_i = E\|s -
-    \nabla\log
-    p_i\|^2$."""
+    r"""$J_{DSM}$, $J_{SM}$ (module docstring), their standard errors and the per-time
+    $b_i = E\|s - \nabla\log p_i\|^2$."""
     s = model_scores(score, ev.x, ev.times).to(DTYPE)
     N, m = ev.rates.numel(), ev.per_time
     dsm = ((s + ev.z / ev.sigma) ** 2).sum(-1).reshape(N, m)
@@ -205,8 +199,8 @@ def _expm1_over(x: torch.Tensor) -> torch.Tensor:
 
 def kfl_constants(Ls, rates, b=None) -> dict[str, Any]:
     r"""$\int_0^Ng^2I^2$, the Cor. 1 intercept $\tfrac12\log(2\int g^2I^2)$, $\log I(N)$ and (given $b_i$) the
-    Thm 1 score term $\int_0^Ng^2I\sqrt b$, for piecewise-constant $L_{s,i}$ and $\tilde\beta_i$ (module
-    docstring).
+    Thm 1 score term $\int_0^Ng^2I\sqrt b$, for piecewise-constant $L_{s,i}$ and $\tilde\beta_i$
+    (module docstring).
     Computed in log space (``log_int_g2_I2``) so that huge $L_s$ (during gradient ascent) do not overflow."""
     Ls = torch.as_tensor(np.asarray(Ls, dtype=float), dtype=DTYPE)
     rates = torch.as_tensor(rates, dtype=DTYPE)
@@ -275,10 +269,9 @@ def w2_records(
     fast: bool = False,
 ) -> dict[str, dict]:
     r"""$W_2$ by exact OT (POT ``emd2``) against a target sample of the same size (``reference``, or a
-    fresh one
-    drawn with ``seed``), with its noise floor; sliced $W_2$ on the same points (what KFL's notebook computes,
-    with 128 points); and, with ``sliced_n``, the notebook's own 128-point, 50-projection sliced value.
-    ``fast``: the sliced values by one POT call each, without standard error or floor (checkpoints)."""
+    fresh one drawn with ``seed``), with its noise floor; sliced $W_2$ on the same points (what KFL's
+    notebook computes, with 128 points); and, with ``sliced_n``, the notebook's own 128-point, 50-projection
+    sliced value. ``fast``: the sliced values by one POT call each, without standard error or floor."""
     import ot
 
     from sgmbench.metrics import estimate

@@ -58,8 +58,7 @@ def nn_distances(
     samples: torch.Tensor, train: torch.Tensor, chunk: int = 2048
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""For every sample: the distances $d_1 \le d_2$ to its nearest and second-nearest training points and
-    the
-    index of the nearest (Euclidean, exact; chunked over samples)."""
+    the index of the nearest (Euclidean, exact; chunked over samples)."""
     x = torch.as_tensor(samples, dtype=DTYPE)
     y = torch.as_tensor(train, dtype=DTYPE)
     d1, d2, idx = [], [], []
@@ -98,14 +97,12 @@ def total_correlation(
     r"""Two informations carried by one draw $X = Y_J + \gamma Z$ of the Gaussian KDE of a training set
     $Y_{1:n}$, $Y_i \sim N(0, c^2I_d)$ i.i.d., $J$ uniform:
 
-    - ``tc``: $I(X; Y_{1:n}) = E_Y{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,N(0,
-    (c^2+\gamma^2)I)\big)$, the
-      authors' "total correlation" (``src/evaluate_total_correlation.py``: the same Monte Carlo,
-      ``train_sets``
-      training sets, ``per_centre`` points around each $Y_i$). It tends to 0 as $\gamma\to\infty$ but is *not*
-      bounded by $\log n$: as $\gamma \to 0$ it grows like $d\log(c/\gamma) - \log n$ (a continuous $X$ is
-      then
-      determined by the training set);
+    - ``tc``: $I(X; Y_{1:n}) = E_Y{\rm KL}\big(\tfrac1n\sum_iN(Y_i, \gamma^2I)\,\|\,
+      N(0, (c^2+\gamma^2)I)\big)$, the authors' "total correlation" (``src/evaluate_total_correlation.py``:
+      the same Monte Carlo, ``train_sets`` training sets, ``per_centre`` points around each $Y_i$). It tends
+      to 0 as $\gamma\to\infty$ but is *not* bounded by $\log n$: as $\gamma \to 0$ it grows like
+      $\frac d2\log\frac{c^2+\gamma^2}{\gamma^2} - \log n$ (derived; a continuous $X$ is then determined by
+      the training set);
     - ``index``: $I(X; J \mid Y_{1:n}) = E[\log(n\,w_J(X))]$, $w$ the posterior of the index (a softmax),
       which lies in $[0, \log n]$: $\log n$ when a sample reveals which training point it copies.
 

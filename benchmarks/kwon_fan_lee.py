@@ -18,7 +18,7 @@ our VP process ``ddpm-sigmoid``, see :mod:`benchmarks._kfl_helpers`):
   the final network (the paper's plot) and with $J_{SM}$ (the theorem's $J$; KFL plot $J_{DSM} \ge J_{SM}$).
 - **Fig. 3** (``regulariser=spectral`` / ``clip``): spectral normalisation of every $x$-path layer and
   weight clipping at 0.1 (KFL's ``SpectralConditionalModel`` and ``clamp_(-0.1, 0.1)``): their intercept and
-  converged loss against the unregularised run.
+  converged loss against the unregularised run (four clusters; also two moons in ``full``).
 - **Fig. 4** (``experiment=horizon``, four clusters, $q_T = N(0, I)$ as in KFL): the offset
   $I(T)\,W_2(p_T, q_T)$ against the horizon $T$ = number of DDPM steps (the sigmoid schedule stretched over
   $T$ steps, so $\int_0^T\tilde\beta \approx T/200$), beside the measured $W_2(p_0, q_0)$ and the full Cor. 1
@@ -38,9 +38,10 @@ The generic report draws the tables; the figures above are drawn by :func:`make_
 ``python -m benchmarks.kwon_fan_lee figures --store PATH``), which needs the checkpoint histories kept in the
 cells' ``info``.
 
-Caveats (also in the tables): the theorem bounds the *continuous-time* model; like KFL we compare it with
-the 10-step DDPM, whose exact-score $W_2$ (reported as ``w2_exact_score``) is a discretisation error the
-theorem does not cover. $\hat L_s$ is a max over finitely many points (a lower estimate of the sup), so
+Caveats (also in ``VERDICT.md``): the theorem bounds the *continuous-time* model; like KFL we compare it
+with the 10-step DDPM, whose discretisation error (``w2_exact_score``: the DDPM driven by the exact score)
+the theorem does not cover; at our sample sizes it is within the OT noise floor. $\hat L_s$ is a max over
+finitely many points (a lower estimate of the sup), so
 the intercepts are lower estimates of the theorem's. Plug-in OT $W_2$ is biased upward by its noise floor,
 which only makes a point below the line more convincing.
 """

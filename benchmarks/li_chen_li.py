@@ -1,43 +1,43 @@
 r"""Li–Chen–Li 2024: the empirical optimal score is a good score, and its sampler is a Gaussian KDE.
 
 Reproduces and checks Li, Chen, Li, *A good score does not lead to a good generative model* (arXiv
-2401.04856; ``shared/papers/empirical-score.md``, ``theorem-statements.md`` §4), with the protocols of the
-authors' code ``SixuLi/DDPM_and_KDE``. Target $p_* = N((-5, 5), 10I_2)$, OU forward process
+2401.04856; ``shared/papers/empirical-score.md``, ``theorem-statements.md`` §4), with the protocols of
+the authors' code ``SixuLi/DDPM_and_KDE``. Target $p_* = N((-5, 5), 10I_2)$, OU forward process
 $dX = -X\,dt + \sqrt2\,dW$, $T = 5$ (the paper's), unless said otherwise. Parts (``part`` axis):
 
 - ``score-error``: $E_{p_t}\|s^n_t - \nabla\log p_t\|^2$ of the empirical optimal score of $n$ training
-points,
-  averaged over the times $t_k = kh$, $h = 0.02$, $k = 1..250$ (the code's "score approximation error",
-  1000 fresh points of $p_{t_k}$ each), and at single times $t \in \{0.1, 0.5, 1\}$ (4000 points), against
-  $n$; replicates are independent training sets. Beside it the closed-form asymptotic constant $J(t)/n$ for
-  isotropic Gaussians (``empirical-score.md`` §2.2, bound ``lcl2024-score-error``): an *asymptotic*
-  envelope, slope $-1$; the measured error sits below it at moderate $n$ (the dossier's check).
-- ``kde-convergence``: the sampler driven by $s^n$ ($n = 100$, early stopping $\delta = 0.01$) against the
-exact
-  continuous-time output law, the Gaussian KDE $p^n_\delta = \frac1n\sum_iN(e^{-\delta}y_i,
-  (1-e^{-2\delta})I)$
-  (:func:`sgmbench.exact.kde_law`): $W_2$ (exact OT, noise floor), KL(KDE ‖ generated) (k-NN, two samples) and
-  KL(generated ‖ KDE) (k-NN with the KDE's exact density) against the number of steps, Euler–Maruyama (the
-  paper's sampler) and the exponential integrator.
-- ``scatter``: the paper's Fig. (§4.1): $n = 100$ training points, 1000 samples by Euler–Maruyama ($h = 5\cdot
-  10^{-4}$ in ``full``), with the empirical score and with the exact score, without early stopping and with
-  $\delta = 0.01$; memorisation metrics of each.
-- ``headline`` ("a good score, a bad generative model"): for $n$ and $\delta$, two views of the same sampler
-  (exponential integrator, ``benton`` grid, 400 steps). *population*: the score $s^n$ judged against the
-  true $p_*$ (its error, Benton et al.'s KL bound for $p_\delta$ with that error, the measured KL and TV to
-  $p_\delta$); *training-law*: the same score is the *exact* score of the training law $\hat p_n$ (error 0),
-  Benton et al.'s bound for $\hat p_{n,\delta}$. Beside them: the memorisation fraction (Gu et al. 2023:
-  $d_1/d_2 < 1/3$) with its chance level for fresh draws of $p_\delta$, the nearest-training distance against
-  $\sqrt{2d\delta}$, and the information a sample carries about the training set,
-  $I(X; Y_{1:n}) = E_Y{\rm KL}(p^n_\delta\|p_\delta)$ (the total correlation of §4.5 for the KDE; estimated
-  here with one training set), as a fraction of $\log n$.
-- ``total-correlation``: §4.5 itself: $I(X; Y_{1:n})/\log n$ against the bandwidth $\gamma$ ($n = 100$,
-  $d = 20$, $p_* = N(0, I)$): from 1 (full memorisation) to 0.
-- ``digits``: the same on scikit-learn's 8×8 digits (standardised, $n = 500$ training images, the other 1297
-  held out): generated digits beside their nearest training and held-out digits, memorisation fraction.
+  points, averaged over the times $t_k = kh$, $h = 0.02$, $k = 1..250$ (the code's "score approximation
+  error", 1000 fresh points of $p_{t_k}$ each), and at single times $t \in \{0.1, 0.5, 1\}$ (4000
+  points), against $n$; replicates are independent (nested) training sets. Beside it the closed-form
+  asymptotic constant $J(t)/n$ for isotropic Gaussians (``empirical-score.md`` §2.2, bound
+  ``lcl2024-score-error``): an *asymptotic* envelope of slope $-1$; the measured error sits below it at
+  moderate $n$ (as the dossier found).
+- ``kde-convergence``: the sampler driven by $s^n$ ($n = 100$, $\delta = 0.01$) against its exact
+  continuous-time output, the Gaussian KDE $p^n_\delta = \frac1n\sum_iN(e^{-\delta}y_i, (1-e^{-2\delta})I)$
+  (:func:`sgmbench.exact.kde_law`): $W_2$ (exact OT, with its noise floor, which is large for a law made of
+  100 small bumps), KL(KDE ‖ generated) (k-NN, two samples) and KL(generated ‖ KDE) (k-NN with the KDE's
+  exact density) against the number of uniform steps, Euler–Maruyama (the paper's) and the exponential
+  integrator.
+- ``scatter``: the paper's figure (§4.1): $n = 100$ training points, 1000 samples by Euler–Maruyama
+  ($h = 5\cdot10^{-4}$ in ``full``) with the exact score of $p_*$ (``view=population``) and with the empirical
+  optimal score (``view=training-law``), without early stopping and with $\delta = 0.01$.
+- ``headline`` ("a good score, a bad generative model"): for $n$ and $\delta$, two views of one sampler
+  (exponential integrator, ``benton`` grid, 400 steps). *population*: $s^n$ judged against $p_*$ (its error
+  at every score time, Benton et al.'s KL bound for $p_\delta$ with that error, KL and TV of the KDE law to
+  $p_\delta$ with exact densities); *training-law*: the same score is the *exact* score of the training law
+  $\hat p_n$ (error 0; the bound for $\hat p_{n,\delta}$, which the KDE law equals). Beside them: Gu et
+  al.'s memorisation fraction ($d_1/d_2 < 1/3$) with its chance level (fresh draws of the view's
+  $p_\delta$), nearest-neighbour distances against $\sqrt{2d\delta}$, and the information a sample carries
+  about *which* training point it copies, $I(X; J \mid Y_{1:n})/\log n \in [0, 1]$, beside
+  $I(X; Y_{1:n}) = {\rm KL}(p^n_\delta\|p_\delta)$ for this training set (the total correlation of §4.5).
+- ``total-correlation``: §4.5: the authors' $I(X; Y_{1:n})$ and $I(X; J \mid Y_{1:n})/\log n$ against the
+  bandwidth $\gamma$ ($n = 100$, $d = 20$, $p_* = N(0, I)$). Contrary to the dossier, $I(X; Y_{1:n})$ is not
+  bounded by $\log n$: it grows like $\frac d2\log\frac{1+\gamma^2}{\gamma^2} - \log n$ as $\gamma \to 0$.
+- ``digits``: scikit-learn's 8×8 digits (standardised, $n = 500$ training images, the other 1297 held out):
+  generated digits beside their nearest training and held-out digits, memorisation fraction.
 
-The generic report writes the tables; :func:`make_figures` draws the figures (``python -m
-benchmarks.li_chen_li figures --store PATH``).
+The generic report writes the tables; :func:`make_figures` draws the figures and ``VERDICT.md`` (``python
+-m benchmarks.li_chen_li figures --store PATH``).
 """
 
 from __future__ import annotations
@@ -430,8 +430,8 @@ def headline_cell(cell) -> dict[str, Any]:
         sampler=s.sampler,
         prior=s.prior,
         setting=None,
-        # every score time: the error grows steeply as t -> delta, and a subsampled, log-interpolated
-        # error under-estimates the score term by a few percent (enough to fake a "violation" at delta = 0.001)
+        # every score time: the error grows steeply as t -> delta, and a subsampled, log-interpolated error
+        # under-estimates the score term by a few percent (enough to fake a "violation" at delta = 0.001)
         max_error_times=int(s.steps),
         error_samples=4096,
     )

@@ -94,12 +94,15 @@ def empirical_posterior(
     ``[a x, -b]`` and ``[x_i, |x_i|^2]`` (no bias copy), are shifted and exponentiated in place in one
     reused tile, and the weights' row sums ride in the second product as a column of ones beside the
     points. Extra memory: one tile, ``[m, d + 1]`` twice, ``[chunk, d + 1]`` twice (``_tile``).
+    When ``x`` or ``points`` needs a gradient, an out-of-place version of the same recursion runs instead.
     """
     m, n = x.shape[0], points.shape[0]
     d = x.shape[1]
     dt, dev = x.dtype, x.device
     if points_sq is None:
         points_sq = torch.linalg.vector_norm(points, dim=-1).square()
+    if torch.is_grad_enabled() and (x.requires_grad or points.requires_grad):
+        return _posterior_differentiable(x, points, alpha, sigma2, points_sq, chunk, want_mean)
     rows, c = _tile(m, n, chunk, dev)
     a_lin, a_sq = alpha / sigma2, 0.5 * alpha**2 / sigma2
     floor = _exp_floor(dt)
@@ -138,6 +141,28 @@ def empirical_posterior(
     run_sum = acc[:, -1]
     lse = run_max + torch.log(run_sum)
     return lse, (acc[:, :d] / run_sum[:, None] if want_mean else None)
+
+
+def _posterior_differentiable(x, points, alpha, sigma2, points_sq, chunk, want_mean):
+    """The same online log-sum-exp without in-place operations (``[m, chunk]`` strips), for autograd."""
+    m, n = x.shape[0], points.shape[0]
+    c = _chunk_size(m, n, chunk)
+    a_lin, a_sq = alpha / sigma2, 0.5 * alpha**2 / sigma2
+    run_max = torch.full((m,), -math.inf, dtype=x.dtype, device=x.device)
+    run_sum = torch.zeros(m, dtype=x.dtype, device=x.device)
+    acc = torch.zeros_like(x) if want_mean else None
+    for start in range(0, n, c):
+        pc = points[start : start + c]
+        logits = torch.addmm(-a_sq * points_sq[start : start + c], x, pc.T, alpha=a_lin)  # [m, c]
+        new_max = torch.maximum(run_max, logits.max(dim=1).values)
+        rescale = torch.exp(run_max - new_max)
+        weights = torch.exp(logits - new_max[:, None])
+        run_sum = run_sum * rescale + weights.sum(1)
+        if want_mean:
+            acc = torch.addmm(acc * rescale[:, None], weights, pc)
+        run_max = new_max
+    lse = run_max + torch.log(run_sum)
+    return lse, (acc / run_sum[:, None] if want_mean else None)
 
 
 def empirical_score_dense(x: torch.Tensor, points: torch.Tensor, alpha: float, sigma2: float) -> torch.Tensor:

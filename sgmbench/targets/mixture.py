@@ -307,10 +307,12 @@ def mixture_log_prob_and_score(x: torch.Tensor, comps, want_score: bool = True):
     a basis or none has (every registry mixture, any mixture of full or of diagonal covariances), all
     components go at once through their whitening maps (:func:`_all_components`); otherwise an online
     log-sum-exp over components: running max and weighted score sum are rescaled per component
-    (Milakov & Gimelshein 2018). Memory $O(nd)$ plus one block either way.
+    (Milakov & Gimelshein 2018), also used when ``x`` needs a gradient (the fast path works in place).
+    Memory $O(nd)$ plus one block either way.
     """
     live = [c for c in comps if c[0] != -math.inf]
-    if live and len({c[3] is None for c in live}) == 1:
+    differentiable = torch.is_grad_enabled() and x.requires_grad  # _all_components works in place
+    if live and not differentiable and len({c[3] is None for c in live}) == 1:
         return _all_components(x, live, want_score)
     run_max = torch.full(x.shape[:1], -math.inf, dtype=x.dtype, device=x.device)
     run_sum = torch.zeros(x.shape[:1], dtype=x.dtype, device=x.device)
@@ -334,11 +336,15 @@ def _all_components(x: torch.Tensor, comps, want_score: bool):
     $\log\pi_kN_k(x) = c_k - \tfrac12\|z_k\|^2$ and $s_k(x) = -z_kA_k^\top$, so
     $\sum_kw_ks_k = -[w_1z_1, \dots, w_Kz_K]\,[A_1 \cdots A_K]^\top$.
 
-    Full bases: one GEMM $x[A_1 \cdots A_K]$ (the means folded in as a bias), one back; diagonal: the
-    same with broadcasting. About ten tensor operations per call whatever $K$ is, instead of about
-    seventeen per component (at n = 4096, d = 16, K = 4 the per-component loop was bound by those
-    small operations: ``benchmarks/perf/test_perf_sampling.py``). Rows go in blocks of
-    ``BLOCK_ELEMENTS`` so the ``[rows, K d]`` temporaries stay small.
+    Full bases: one GEMM $x[A_1 \cdots A_K]$ (the means folded in as a bias), the per-component sums
+    of squares by a GEMM with a block-indicator matrix, one GEMM back. Diagonal covariances:
+    $\|z_k\|^2 = x^2\cdot\lambda_k^{-1} - 2x\cdot(m_k/\lambda_k) + m_k^2\cdot\lambda_k^{-1}$ and
+    $\sum_kw_ks_k = -x\odot(w\Lambda^{-1}) + w(M/\Lambda)$: GEMMs with $K$ columns, no ``[n, K, d]``
+    temporary. The softmax over $k$ runs on the ``[K, rows]`` transpose (reductions over a short last
+    axis are slow in torch). About ten tensor operations per call whatever $K$ is, instead of about
+    seventeen per component (at n = 4096 and d = 2-16 the per-component loop was bound by those small
+    operations: ``benchmarks/perf/test_perf_sampling.py``). Rows go in blocks of ``BLOCK_ELEMENTS`` so
+    the temporaries stay small.
     """
     n, d = x.shape
     K = len(comps)
@@ -347,31 +353,45 @@ def _all_components(x: torch.Tensor, comps, want_score: bool):
     means = torch.stack([c[1] for c in comps])  # [K, d]
     lam = torch.stack([c[2] for c in comps])  # [K, d]
     const = logpi - 0.5 * (LOG_2PI * d + torch.log(lam).sum(-1))  # [K]
-    inv_sd = lam.rsqrt()  # [K, d]
-    if comps[0][3] is not None:
-        A = torch.stack([c[3] for c in comps]) * inv_sd[:, None, :]  # A_k = U_k diag(lam_k^-1/2): [K, d, d]
+    full = comps[0][3] is not None
+    if full:
+        A = torch.stack([c[3] for c in comps]) * lam.rsqrt()[:, None, :]  # A_k = U_k diag(lam_k^-1/2)
         A_cat = A.permute(1, 0, 2).reshape(d, K * d)  # x @ A_cat = [x A_1, ..., x A_K]
         bias = -torch.einsum("kd,kde->ke", means, A).reshape(K * d)  # -m_k A_k
         neg_back = -A_cat.T  # [K d, d]
-    rows = max(64, BLOCK_ELEMENTS // (K * d))
+        blocks = torch.zeros(K * d, K, dtype=dt, device=dev)  # block indicator: sums each z_k's squares
+        for k in range(K):
+            blocks[k * d : (k + 1) * d, k] = -0.5
+        rows = max(64, BLOCK_ELEMENTS // (K * d))
+    else:
+        inv = 1.0 / lam  # [K, d]
+        m_inv = means * inv  # [K, d]
+        const = const - 0.5 * (means * m_inv).sum(-1)
+        inv_t, m_inv_t = -0.5 * inv.T.contiguous(), m_inv.T.contiguous()  # [d, K]
+        rows = max(64, BLOCK_ELEMENTS // max(K, d))
     logp = torch.empty(n, dtype=dt, device=dev)
     score = torch.empty_like(x) if want_score else None
     for start in range(0, n, rows):
         xb = x[start : start + rows]
         b = xb.shape[0]
-        if comps[0][3] is not None:
-            z = torch.addmm(bias, xb, A_cat).view(b, K, d)
+        if full:
+            z = torch.addmm(bias, xb, A_cat)  # [b, K d]
+            lp = torch.addmm(const, z * z, blocks)  # c_k - |z_k|^2 / 2: [b, K]
         else:
-            z = (xb[:, None, :] - means).mul_(inv_sd)
-        lp = torch.linalg.vector_norm(z, dim=-1).square_().mul_(-0.5).add_(const)  # [b, K]
-        lse = torch.logsumexp(lp, dim=-1)
-        logp[start : start + b] = lse
+            lp = torch.addmm(const, xb * xb, inv_t).add_(xb @ m_inv_t)  # [b, K]
+        lpt = lp.T.contiguous()  # [K, b]: the softmax over k reduces over the leading axis
+        top = lpt.amax(0)
+        w = lpt.sub_(top).exp_()
+        tot = w.sum(0)
+        logp[start : start + b] = top + torch.log(tot)
         if want_score:
-            z.mul_(lp.sub_(lse[:, None]).exp_()[..., None])  # w_k z_k
-            if comps[0][3] is not None:
-                torch.mm(z.view(b, K * d), neg_back, out=score[start : start + b])
+            w.div_(tot)  # [K, b] responsibilities
+            if full:
+                z.view(b, K, d).mul_(w.T[..., None])
+                torch.mm(z, neg_back, out=score[start : start + b])
             else:
-                torch.sum(z.mul_(inv_sd), dim=1, out=score[start : start + b]).neg_()
+                wt = w.T  # [b, K]
+                torch.addcmul(wt @ m_inv, xb, wt @ inv, value=-1.0, out=score[start : start + b])
     return logp, score
 
 
