@@ -115,6 +115,7 @@ STUDY = Study(
     metrics=("w2",),
     where=_where,
     cell_fn="benchmarks.kwon_fan_lee:kfl_cell",
+    report_fn="benchmarks.kwon_fan_lee:report_hook",
     tables=(
         Table(
             "fig2_verdict",
@@ -976,3 +977,8 @@ def write_verdict(results_dir, source) -> Path:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def report_hook(store, directory) -> list[Path]:
+    """``Study.report_fn``: ``sgmbench report`` passes the open store and ``results/<study>/``."""
+    return make_figures(directory, store)

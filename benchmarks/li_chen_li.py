@@ -135,6 +135,7 @@ STUDY = Study(
     metrics=("score_error_sq",),
     where=_where,
     cell_fn="benchmarks.li_chen_li:lcl_cell",
+    report_fn="benchmarks.li_chen_li:report_hook",
     rates=(
         Rate("score_error_sq", x="num_train", predicted=-1.0, bound="lcl2024-score-error"),
         Rate("score_error_sq_t0.1", x="num_train", predicted=-1.0),
@@ -1121,3 +1122,8 @@ def write_verdict(results_dir, source) -> Path:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def report_hook(store, directory) -> list[Path]:
+    """``Study.report_fn``: ``sgmbench report`` passes the open store and ``results/<study>/``."""
+    return make_figures(directory, store)

@@ -490,7 +490,7 @@ class BoundContext:
         *,
         score=None,
         grid: torch.Tensor | None = None,
-        max_error_times: int = 64,
+        max_error_times: int = 256,
         error_samples: int = 4096,
         iterate_laws: Sequence[Any] | None = None,
     ) -> BoundContext:
@@ -537,7 +537,7 @@ class BoundContext:
         sampler: str = EXPONENTIAL_INTEGRATOR,
         prior: str = "gaussian",
         setting=None,
-        max_error_times: int = 64,
+        max_error_times: int = 256,
         error_samples: int = 4096,
         iterate_laws: Sequence[Any] | None = None,
     ) -> BoundContext:
