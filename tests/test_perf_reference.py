@@ -61,7 +61,11 @@ def test_score_sde_loop_with_autograd_mixture_equals_euler_maruyama():
     grid = make_grid("uniform", p, 1.0, 1e-3, 30)
     x0 = torch.randn(64, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
     ours = get_sampler("euler-maruyama")(
-        p, grid, lambda x, t: target.noised(p, t).score(x), x0, IndependentNoise(64, 3, torch.Generator().manual_seed(3))
+        p,
+        grid,
+        lambda x, t: target.noised(p, t).score(x),
+        x0,
+        IndependentNoise(64, 3, torch.Generator().manual_seed(3)),
     )
     theirs = ref.score_sde_euler_maruyama(
         sde, grid.tolist(), ref.mixture_score_autograd(w, mu, covs, sde), x0, torch.Generator().manual_seed(3)
@@ -77,7 +81,11 @@ def test_score_sde_loop_with_dense_empirical_score_equals_euler_maruyama():
     grid = make_grid("uniform", p, 1.0, 1e-2, 25)
     x0 = torch.randn(48, 5, generator=g, dtype=F64)
     ours = get_sampler("euler-maruyama")(
-        p, grid, lambda x, t: emp.noised(p, t).score(x), x0, IndependentNoise(48, 5, torch.Generator().manual_seed(5))
+        p,
+        grid,
+        lambda x, t: emp.noised(p, t).score(x),
+        x0,
+        IndependentNoise(48, 5, torch.Generator().manual_seed(5)),
     )
     theirs = ref.score_sde_euler_maruyama(
         sde, grid.tolist(), ref.empirical_score_dense(pts, sde), x0, torch.Generator().manual_seed(5)

@@ -31,16 +31,28 @@ def run_once(study: str, profile: str, workers: int) -> tuple[float, float | Non
     """(wall seconds of the command, the study's own seconds or None, the command's summary line)."""
     with tempfile.TemporaryDirectory(prefix="sgmbench-walltime-") as tmp:
         cmd = [
-            sys.executable, "-m", "sgmbench", "run", study, "--profile", profile,
-            "--workers", str(workers), "--store", str(Path(tmp) / "store.sqlite"), "--no-progress",
+            sys.executable,
+            "-m",
+            "sgmbench",
+            "run",
+            study,
+            "--profile",
+            profile,
+            "--workers",
+            str(workers),
+            "--store",
+            str(Path(tmp) / "store.sqlite"),
+            "--no-progress",
         ]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    summary = next((ln for ln in reversed(lines) if re.search(r"\bin [0-9.]+ s\b", ln)), lines[-1] if lines else "")
+    lines = [ln for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]  # summary: stderr
+    summary = next(
+        (ln for ln in reversed(lines) if re.search(r"\bin [0-9.]+ s\b", ln)), lines[-1] if lines else ""
+    )
     found = re.findall(r"\bin ([0-9.]+) s\b", summary)
     return wall, (float(found[-1]) if found else None), summary.strip()
 
@@ -75,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores shared with other jobs (load average {load0[0]:.1f} before, "
         f"{load1[0]:.1f} after); a fresh store per run, {args.repeats} runs per worker count, alternating.",
         "",
-        "| workers | wall time per run (s) | median wall (s) | study's own time per run (s) | median own (s) |",
+        "| workers | wall time per run (s) | median wall (s) | study's own time per run (s) "
+        "| median own (s) |",
         "|---|---|---|---|---|",
     ]
     for w in (1, 2):

@@ -22,7 +22,6 @@ CPU is the default everywhere in sgmbench; this script is run by hand on a GPU m
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -77,7 +76,9 @@ class DeviceNoise(NoiseSource):
         self.device = device
 
     def normal(self, t_hi, t_lo, clock=None):
-        return torch.randn(self.num_samples, self.dim, generator=self.gen, device=self.device, dtype=torch.float64)
+        return torch.randn(
+            self.num_samples, self.dim, generator=self.gen, device=self.device, dtype=torch.float64
+        )
 
     def aux_normal(self, t, index):
         return self.normal(t, t)
@@ -116,7 +117,7 @@ def main(out: Path) -> int:
     # --- the machine's matmul throughput for these shapes ----------------------------------------
     for name, dt in (("float64", torch.float64), ("float32", torch.float32)):
         xa, pa = x.to(dt), pts.to(dt)
-        t = timed(lambda: torch.matmul(xa, pa.T), reps=5)
+        t = timed(lambda xa=xa, pa=pa: torch.matmul(xa, pa.T), reps=5)
         res[f"matmul_{name}_s"] = t
         res[f"matmul_{name}_tflops"] = flop_mm / t / 1e12
         print(f"matmul {name}: {t * 1e3:.1f} ms, {flop_mm / t / 1e12:.1f} TFLOP/s", flush=True)
@@ -134,7 +135,12 @@ def main(out: Path) -> int:
                 torch.cuda.empty_cache()
                 base = torch.cuda.memory_allocated()
                 torch.cuda.reset_peak_memory_stats()
-            t = timed(lambda: empirical_posterior(xa, pa, alpha, sigma2, points_sq=sq, chunk=chunk), reps=3)
+            t = timed(
+                lambda xa=xa, pa=pa, sq=sq, chunk=chunk: empirical_posterior(
+                    xa, pa, alpha, sigma2, points_sq=sq, chunk=chunk
+                ),
+                reps=3,
+            )
             peak = 0 if DRY else torch.cuda.max_memory_allocated() - base
             key = f"{dt_name}_chunk{chunk or 'default'}"
             kernel[key] = dict(
@@ -147,6 +153,14 @@ def main(out: Path) -> int:
             print(key, {k: round(v, 3) for k, v in kernel[key].items()}, flush=True)
             res["kernel"] = kernel
             save()
+        if dt_name == "float64":  # small sigma: nearly every weight underflows (the exp clamp's case)
+            t = timed(
+                lambda xa=xa, pa=pa, sq=sq: empirical_posterior(xa, pa, alpha, 1e-3, points_sq=sq), reps=3
+            )
+            kernel["float64_chunkdefault_sigma2=1e-3"] = dict(
+                seconds=t, tflops=2 * flop_mm / t / 1e12, ratio_vs_matmul=2 * res["matmul_float64_s"] / t
+            )
+            print("float64 small sigma", kernel["float64_chunkdefault_sigma2=1e-3"], flush=True)
         # agreement with float64 on the same inputs (default tile)
         if dt_name == "float32":
             l64, m64 = empirical_posterior(x, pts, alpha, sigma2)
@@ -194,7 +208,11 @@ def main(out: Path) -> int:
             ratio_vs_matmul=2 * res["matmul_float64_s"] * STEPS / t,
             ok=ok,
         )
-        print(label, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sampling[label].items()}, flush=True)
+        print(
+            label,
+            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sampling[label].items()},
+            flush=True,
+        )
         res["sampling"] = sampling
         save()
     # the CPU noise alone: what the shipped path pays per step
@@ -211,22 +229,98 @@ def main(out: Path) -> int:
         import ot  # noqa: F401
 
         cmd = [
-            sys.executable, "-m", "sgmbench", "measure", "--device", str(dev),
-            "--target", f"gaussian:dim={d}", "--score", f"empirical-optimal:num_train={n}",
-            "--samples", str(m), "--steps", str(STEPS), "--metrics", "sliced_w2", "--json",
+            sys.executable,
+            "-m",
+            "sgmbench",
+            "measure",
+            "--device",
+            str(dev),
+            "--target",
+            f"gaussian:dim={d}",
+            "--score",
+            f"empirical-optimal:num_train={n}",
+            "--samples",
+            str(m),
+            "--steps",
+            str(STEPS),
+            "--metrics",
+            "sliced_w2",
+            "--json",
         ]
         t0 = time.perf_counter()
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
         res["cli"] = dict(
-            command=" ".join(cmd[1:]), seconds=time.perf_counter() - t0, rc=p.returncode,
-            stdout_tail=p.stdout[-600:], stderr_tail=p.stderr[-600:],
+            command=" ".join(cmd[1:]),
+            seconds=time.perf_counter() - t0,
+            rc=p.returncode,
+            stdout_tail=p.stdout[-600:],
+            stderr_tail=p.stderr[-600:],
         )
     except ImportError as exc:
         res["cli"] = dict(skipped=f"POT not importable: {exc}")
     print("cli", res["cli"], flush=True)
     save()
+    write_markdown(res, out / "gpu.md")
     print(json.dumps(res, default=str)[:3000])
     return 0
+
+
+def write_markdown(res: dict, path: Path) -> None:
+    """``gpu.md``: device, versions, the kernel and sampler numbers with their ratio to the matmul."""
+    k = res.get("kernel", {})
+    lines = [
+        "# GPU: empirical optimal score and sampler on CUDA",
+        "",
+        f"Device {res.get('device')} (compute capability {res.get('capability')}, {res.get('sms')} SMs, "
+        f"{res.get('memory_gib')} GiB), torch {res.get('torch')}, CUDA {res.get('cuda')}; TF32 matmul "
+        f"{'on' if res.get('tf32_matmul') else 'off'} (torch's default). n = {N_TRAIN} training points, "
+        f"d = {DIM}, m = {QUERIES} queries/particles. Measured by `benchmarks/perf/gpu_empirical.py`.",
+        "",
+        "Baseline: the same GPU's `torch.matmul` of [m, d] x [d, n] in the same run: "
+        f"float64 {res.get('matmul_float64_tflops', float('nan')):.1f} TFLOP/s, "
+        f"float32 {res.get('matmul_float32_tflops', float('nan')):.1f} TFLOP/s. "
+        "Kernel FLOP/s count its two GEMMs (4mnd); ratio = kernel FLOP/s / matmul FLOP/s (goal >= 0.5).",
+        "",
+        "| kernel | seconds | TFLOP/s | ratio vs matmul | peak extra GPU memory (MiB) "
+        "| one dense [m, n] (MiB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, v in k.items():
+        peak = v.get("peak_extra_mib")
+        dense = v.get("dense_mn_mib")
+        lines.append(
+            f"| {key} | {v['seconds']:.3f} | {v['tflops']:.1f} | {v['ratio_vs_matmul']:.2f} | "
+            f"{'' if peak is None else f'{peak:.0f}'} | {'' if dense is None else f'{dense:.0f}'} |"
+        )
+    lines += [
+        "",
+        "float32 vs float64 posterior mean, relative error: "
+        f"{res.get('float32_rel_err_mean', float('nan')):.1e}.",
+        "",
+        f"Sampler end to end ({STEPS} steps, vp-linear; "
+        "ratio = score FLOP/s over the run vs float64 matmul):",
+        "",
+        "| sampler | seconds | particle-steps/s | ratio vs matmul |",
+        "|---|---|---|---|",
+    ]
+    for label, v in res.get("sampling", {}).items():
+        lines.append(
+            f"| {label} | {v['seconds']:.2f} | {v['particle_steps_per_s']:.3g} | {v['ratio_vs_matmul']:.2f} |"
+        )
+    cli = res.get("cli", {})
+    lines += [
+        "",
+        f"CPU noise as shipped (float64 `torch.randn` [m, d] on the CPU generator + copy): "
+        f"{res.get('cpu_noise_per_step_s', float('nan')) * 1e3:.0f} ms per step.",
+        "",
+        f"CLI: `python {cli.get('command', '')}`: {cli.get('seconds', float('nan')):.1f} s wall, exit code "
+        f"{cli.get('rc')} (training set drawn on the CPU in "
+        f"{res.get('training_set_draw_s', float('nan')):.1f} s)."
+        if "seconds" in cli
+        else f"CLI: {cli.get('skipped', 'not run')}",
+        "",
+    ]
+    path.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ from torch import distributions as D
 # score_sde style
 # ------------------------------------------------------------------------------------------------
 class VPSDE:
-    r"""score_sde's ``VPSDE`` (continuous): $\beta(t) = \beta_0 + t(\beta_1 - \beta_0)$, on ``[n, d]`` tensors."""
+    r"""score_sde's ``VPSDE`` (continuous): $\beta(t) = \beta_0 + t(\beta_1 - \beta_0)$, on ``[n, d]``
+    tensors."""
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
         self.beta_0, self.beta_1 = beta_min, beta_max
@@ -84,7 +85,8 @@ def score_sde_euler_maruyama(
 # ------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def kdiffusion_sample_euler(model: Callable, x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """k-diffusion's ``sample_euler`` (no churn): Euler steps of $dx/d\\sigma = (x - D(x, \\sigma))/\\sigma$."""
+    """k-diffusion's ``sample_euler`` (no churn): Euler steps of
+    $dx/d\\sigma = (x - D(x, \\sigma))/\\sigma$."""
     s_in = x.new_ones([x.shape[0]])
     for i in range(len(sigmas) - 1):
         sigma = sigmas[i]
@@ -119,8 +121,11 @@ def mixture_score_autograd(
     return score_fn
 
 
-def empirical_denoiser_dense(points: torch.Tensor, alpha: float, sigma2: float, x: torch.Tensor) -> torch.Tensor:
-    r"""$\sum_i w_i x_i$ with $w = {\rm softmax}_i(-\|x - \alpha x_i\|^2/2\sigma^2)$ over all points at once."""
+def empirical_denoiser_dense(
+    points: torch.Tensor, alpha: float, sigma2: float, x: torch.Tensor
+) -> torch.Tensor:
+    r"""$\sum_i w_i x_i$ with $w = {\rm softmax}_i(-\|x - \alpha x_i\|^2/2\sigma^2)$, over all points at
+    once."""
     d2 = torch.cdist(x, alpha * points) ** 2
     w = torch.softmax(-d2 / (2 * sigma2), dim=1)
     return w @ points
@@ -137,7 +142,8 @@ def empirical_score_dense(points: torch.Tensor, sde: VPSDE) -> Callable[[torch.T
 
 
 def edm_denoiser_dense(points: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """k-diffusion ``model(x, sigma)`` for the empirical law under EDM noise ($\\alpha = 1$, $\\sigma_t = t$)."""
+    """k-diffusion ``model(x, sigma)`` for the empirical law under EDM noise
+    ($\\alpha = 1$, $\\sigma_t = t$)."""
 
     def model(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         s = float(sigma[0])

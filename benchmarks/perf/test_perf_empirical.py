@@ -77,7 +77,8 @@ def test_empirical_score_flops(benchmark, one_thread, dim):
     flop = 2.0 * m * n * dim
     rows, cols = _tile(m, n, None, x.device)
     note = (
-        f"kernel {2 * flop / med / 1e9:.1f} GFLOP/s (4mnd) vs torch.mm {flop / t_mm / 1e9:.1f} GFLOP/s (2mnd), "
+        f"kernel {2 * flop / med / 1e9:.1f} GFLOP/s (4mnd) vs torch.mm "
+        f"{flop / t_mm / 1e9:.1f} GFLOP/s (2mnd), "
         f"1 thread, float64, tile {rows}x{cols}"
         if ratio is not None
         else ""
@@ -203,7 +204,7 @@ def test_empirical_score_memory(benchmark, one_thread, dense_peak, stream_peaks,
             f"predicted {predicted / mib:.1f} MiB (tile {rows}x{cols} + 3 [m,d+1] + 2 [chunk,d+1]); "
             f"one dense [m,n] float64 = {8 * m * n / mib:.0f} MiB; {stream_peaks[n]['method']}"
         ),
-        size=n,
+        n=n,
         m=m,
         d=d,
         peak_bytes=peak,

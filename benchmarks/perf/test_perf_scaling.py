@@ -74,7 +74,9 @@ def _w2(benchmark, n: int, d: int, group: str, size: int):
     costs: list[float] = []
     base = Baseline(lambda: costs.append(float(ot.emd2(a, a, M, numItermax=10**9))))
     benchmark.group = group
-    rec = benchmark.pedantic(w2_sq_exact, args=(x, y), kwargs={"strict": False}, setup=base.setup, rounds=ROUNDS, iterations=1)
+    rec = benchmark.pedantic(
+        w2_sq_exact, args=(x, y), kwargs={"strict": False}, setup=base.setup, rounds=ROUNDS, iterations=1
+    )
     assert rec.value == pytest.approx(costs[-1], rel=1e-9)
     _ratio_record(benchmark, base, size, "bare ot.emd2", 1.2, n=n, dim=d)
 
@@ -121,7 +123,8 @@ def test_sliced_cost_in_d(benchmark, blas_one_thread, d):
 # k-NN KL (both cores: cKDTree workers=-1)
 # ------------------------------------------------------------------------------------------------
 def _bare_knn(x: np.ndarray, y: np.ndarray):
-    """The distances the 1-NN KL estimator needs: x to x (second neighbour: the first is itself) and x to y."""
+    """The distances the 1-NN KL estimator needs: x to x (second neighbour: the first is x itself), x to
+    y."""
     return cKDTree(x).query(x, k=2, workers=-1)[0][:, 1], cKDTree(y).query(x, k=1, workers=-1)[0]
 
 
@@ -175,7 +178,11 @@ def test_tv_diag_cost_in_d(benchmark, blas_one_thread, d):
 
     base = Baseline(monte_carlo) if d <= 1000 else None
     value = benchmark.pedantic(
-        tv_diag, args=(np.zeros(d), v1, m2, v2), setup=None if base is None else base.setup, rounds=ROUNDS, iterations=1
+        tv_diag,
+        args=(np.zeros(d), v1, m2, v2),
+        setup=None if base is None else base.setup,
+        rounds=ROUNDS,
+        iterations=1,
     )
     assert 0.0 < value < 1.0
     med = median_of(benchmark)
@@ -208,4 +215,3 @@ def test_tv_full_cost_in_d(benchmark, blas_one_thread, d):
     _ratio_record(benchmark, base, d, "numpy.linalg.eigh(d x d)", 10.0 if d >= 200 else None, dim=d)
     if d < 200:
         benchmark.extra_info["note"] = "no goal below d = 200: the quadrature's fixed cost (~15 ms) dominates"
-

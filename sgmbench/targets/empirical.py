@@ -111,7 +111,9 @@ def empirical_posterior(
     xa[:, d] = -a_sq
     run_max = torch.full((m,), -math.inf, dtype=dt, device=dev)
     # [sum_i w_i x_i, sum_i w_i] (the sum rides in the GEMM as a column of ones), or the sum alone
-    acc = torch.zeros(m, d + 1, dtype=dt, device=dev) if want_mean else torch.zeros(m, 1, dtype=dt, device=dev)
+    acc = (
+        torch.zeros(m, d + 1, dtype=dt, device=dev) if want_mean else torch.zeros(m, 1, dtype=dt, device=dev)
+    )
     tile = torch.empty(rows * c, dtype=dt, device=dev)
     p_logit = torch.empty(min(c, n), d + 1, dtype=dt, device=dev)
     p_acc = torch.ones(min(c, n), d + 1, dtype=dt, device=dev) if want_mean else None

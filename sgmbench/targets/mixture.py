@@ -27,11 +27,11 @@ from sgmbench.registry import check_positive
 from sgmbench.targets.base import NoisedLaw, Target, TargetConstants, targets
 from sgmbench.targets.gaussian import (
     DTYPE,
+    LOG_2PI,
     DeviceCache,
     GaussianTarget,
     as_vector,
     check_count,
-    LOG_2PI,
     gaussian_log_prob_and_score,
     randn,
 )
