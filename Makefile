@@ -42,12 +42,12 @@ report: $(STAMP)
 	$(PY) -m sgmbench.cli report --store $(STORE) --out $(RESULTS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sgmbench tests benchmarks
-	$(VENV)/bin/ruff format --check sgmbench tests benchmarks
+	$(VENV)/bin/ruff check sgmbench tests benchmarks scripts
+	$(VENV)/bin/ruff format --check sgmbench tests benchmarks scripts
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format sgmbench tests benchmarks
-	$(VENV)/bin/ruff check --fix sgmbench tests benchmarks
+	$(VENV)/bin/ruff format sgmbench tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix sgmbench tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks

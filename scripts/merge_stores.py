@@ -29,7 +29,9 @@ def merge(out: str, inputs: list[str]) -> dict[str, int]:
                 before = dict(con.execute("SELECT study, COUNT(*) FROM main.cells GROUP BY study").fetchall())
                 cols = [r[1] for r in con.execute("PRAGMA main.table_info(cells)")]
                 sel = ", ".join(c if c != "run_id" else "NULL" for c in cols)
-                con.execute(f"INSERT OR IGNORE INTO main.cells ({', '.join(cols)}) SELECT {sel} FROM src.cells")
+                con.execute(
+                    f"INSERT OR IGNORE INTO main.cells ({', '.join(cols)}) SELECT {sel} FROM src.cells"
+                )
                 after = dict(con.execute("SELECT study, COUNT(*) FROM main.cells GROUP BY study").fetchall())
             con.execute("DETACH DATABASE src")
             for study, n in after.items():

@@ -93,7 +93,9 @@ class ForwardProcess:
     def rho(self, t) -> torch.Tensor:
         r"""$\rho_t = \sigma_t^2/\alpha_t^2 = \int_0^t g(u)^2/\alpha_u^2\,du$."""
         t = as_time(t)
-        return _gauss_legendre(lambda u: self.g2(u) * torch.exp(-2 * self.log_alpha(u)), torch.zeros_like(t), t)
+        return _gauss_legendre(
+            lambda u: self.g2(u) * torch.exp(-2 * self.log_alpha(u)), torch.zeros_like(t), t
+        )
 
     def sigma2(self, t) -> torch.Tensor:
         r"""$\sigma_t^2 = \alpha_t^2\rho_t$, the variance of $X_t$ given $X_0$."""

@@ -119,9 +119,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise SgmbenchError(
-                f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
-            ) from None
+            raise SgmbenchError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

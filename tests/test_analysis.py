@@ -193,9 +193,21 @@ def test_rate_verdict_equivalence_margin_for_exact_data():
     from sgmbench.analysis import SlopeFit, rate_verdict
 
     def fit(slope):
-        return SlopeFit(slope=slope, stderr=0.002, ci_low=slope - 0.005, ci_high=slope + 0.005, intercept=0.0,
-                        confidence=0.95, method="ols", dof=6, n_points=8, x_window=(8.0, 1024.0), used=(),
-                        dropped={}, local_slopes=())
+        return SlopeFit(
+            slope=slope,
+            stderr=0.002,
+            ci_low=slope - 0.005,
+            ci_high=slope + 0.005,
+            intercept=0.0,
+            confidence=0.95,
+            method="ols",
+            dof=6,
+            n_points=8,
+            x_window=(8.0, 1024.0),
+            used=(),
+            dropped={},
+            local_slopes=(),
+        )
 
     near, far = fit(-1.02), fit(-1.3)
     assert rate_verdict(near, -1.0, "high", "lower")[0] == "tight"

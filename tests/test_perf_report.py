@@ -15,12 +15,22 @@ def test_fit_cost_exponent_recovers_power_law():
 
 def test_report_from_benchmark_json(tmp_path):
     benches = [
-        {"group": "knn", "name": f"knn[{n}]", "stats": {"median": 1e-6 * n, "mean": 1e-6 * n, "stddev": 0, "rounds": 3},
-         "extra_info": {"size": n}}
+        {
+            "group": "knn",
+            "name": f"knn[{n}]",
+            "stats": {"median": 1e-6 * n, "mean": 1e-6 * n, "stddev": 0, "rounds": 3},
+            "extra_info": {"size": n},
+        }
         for n in (1000, 2000, 4000)
     ]
-    benches.append({"group": "w2", "name": "emd", "stats": {"median": 0.5, "mean": 0.5, "stddev": 0, "rounds": 3},
-                    "extra_info": {"ratio": 1.05, "goal": "<= 1.2", "met": True}})
+    benches.append(
+        {
+            "group": "w2",
+            "name": "emd",
+            "stats": {"median": 0.5, "mean": 0.5, "stddev": 0, "rounds": 3},
+            "extra_info": {"ratio": 1.05, "goal": "<= 1.2", "met": True},
+        }
+    )
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"benchmarks": benches, "machine_info": {"node": "x"}}))
     md = write_report(load_benchmarks(path), tmp_path / "out").read_text()

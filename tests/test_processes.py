@@ -36,7 +36,9 @@ def test_closed_forms_match_quadrature(name):
     t = _times(p)
     assert torch.allclose(ForwardProcess.log_alpha(p, t), p.log_alpha(t), rtol=1e-10, atol=1e-12)
     assert torch.allclose(ForwardProcess.rho(p, t), p.rho(t), rtol=1e-9)
-    assert torch.allclose(ForwardProcess.int_g2_over_alpha(p, t / 2, t), p.int_g2_over_alpha(t / 2, t), rtol=1e-9)
+    assert torch.allclose(
+        ForwardProcess.int_g2_over_alpha(p, t / 2, t), p.int_g2_over_alpha(t / 2, t), rtol=1e-9
+    )
     assert torch.allclose(p.sigma2(t), p.alpha(t) ** 2 * p.rho(t), rtol=1e-12)
 
 
@@ -58,7 +60,11 @@ def test_monte_carlo_of_forward_sde(name):
     ts = torch.linspace(0, T, steps + 1, dtype=torch.float64)
     for a, b in zip(ts[:-1], ts[1:]):
         mid = (a + b) / 2  # midpoint coefficients: weak error O(h^2) for linear SDEs
-        x = x - p.f(mid) * x * (b - a) + torch.sqrt(p.g2(mid) * (b - a)) * torch.randn(n, generator=gen, dtype=x.dtype)
+        x = (
+            x
+            - p.f(mid) * x * (b - a)
+            + torch.sqrt(p.g2(mid) * (b - a)) * torch.randn(n, generator=gen, dtype=x.dtype)
+        )
     mean_se = math.sqrt(float(p.sigma2(T)) / n)
     var_se = float(p.sigma2(T)) * math.sqrt(2.0 / n)
     assert abs(float(x.mean()) - float(p.alpha(T))) < 4 * mean_se + 1e-3 * float(p.alpha(T))
@@ -74,8 +80,16 @@ def test_vp_constant_contract():
 
 @pytest.mark.parametrize(
     "spec",
-    ["nope", "vp-linear:beta_min=-1", "vp-linear:beta_min=5,beta_max=1", "ve-exp:sigma_max=0.001",
-     "vp-linear:foo=1", "vp-linear:beta_min", "vp-constant:beta=nan", ":x=1"],
+    [
+        "nope",
+        "vp-linear:beta_min=-1",
+        "vp-linear:beta_min=5,beta_max=1",
+        "ve-exp:sigma_max=0.001",
+        "vp-linear:foo=1",
+        "vp-linear:beta_min",
+        "vp-constant:beta=nan",
+        ":x=1",
+    ],
 )
 def test_bad_specs_raise_one_line_error(spec):
     with pytest.raises(SgmbenchError) as info:

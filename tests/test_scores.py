@@ -29,7 +29,9 @@ SPECS = [
 
 
 def test_every_registry_entry_is_covered():
-    assert {s.split(":")[0] for s in SPECS} == set(scores.names()) - {"learned"}  # learned: tests/test_training.py
+    assert {s.split(":")[0] for s in SPECS} == set(scores.names()) - {
+        "learned"
+    }  # learned: tests/test_training.py
 
 
 @pytest.mark.parametrize("target_spec", TARGETS)
