@@ -975,10 +975,10 @@ def write_verdict(results_dir, source) -> Path:
     return path
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def report_hook(store, directory) -> list[Path]:
     """``Study.report_fn``: ``sgmbench report`` passes the open store and ``results/<study>/``."""
     return make_figures(directory, store)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
