@@ -27,7 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_once(study: str, profile: str, workers: int) -> tuple[float, float | None, str]:
+#: thread-count variables of the BLAS/OpenMP runtimes (``--blas-threads``)
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def run_once(
+    study: str, profile: str, workers: int, blas_threads: int | None = None
+) -> tuple[float, float | None, str]:
     """(wall seconds of the command, the study's own seconds or None, the command's summary line)."""
     with tempfile.TemporaryDirectory(prefix="sgmbench-walltime-") as tmp:
         cmd = [
@@ -45,7 +51,10 @@ def run_once(study: str, profile: str, workers: int) -> tuple[float, float | Non
             "--no-progress",
         ]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        env = dict(os.environ)
+        if blas_threads is not None:
+            env.update({k: str(blas_threads) for k in THREAD_VARS})
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -63,13 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "results" / "perf" / "walltime.md"))
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="set OMP/MKL/OPENBLAS_NUM_THREADS for the runs (default: inherit the environment)",
+    )
     args = ap.parse_args(argv)
 
     load0 = os.getloadavg()
     runs: dict[int, list[tuple[float, float | None, str]]] = {1: [], 2: []}
     for r in range(args.repeats):
         for w in (1, 2) if r % 2 == 0 else (2, 1):
-            runs[w].append(run_once(args.study, args.profile, w))
+            runs[w].append(run_once(args.study, args.profile, w, args.blas_threads))
             wall, own, _ = runs[w][-1]
             print(f"repeat {r + 1}, workers {w}: {wall:.2f} s wall, study {own} s", flush=True)
     load1 = os.getloadavg()
@@ -85,7 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Measured by `benchmarks/perf/bench_walltime.py` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
         f"{os.cpu_count()} cores shared with other jobs (load average {load0[0]:.1f} before, "
-        f"{load1[0]:.1f} after); a fresh store per run, {args.repeats} runs per worker count, alternating.",
+        f"{load1[0]:.1f} after); a fresh store per run, {args.repeats} runs per worker count, alternating; "
+        + (
+            "BLAS/OpenMP threads inherited from the environment ("
+            + ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in THREAD_VARS)
+            + ")."
+            if args.blas_threads is None
+            else f"{', '.join(THREAD_VARS)} = {args.blas_threads} for every run."
+        ),
         "",
         "| workers | wall time per run (s) | median wall (s) | study's own time per run (s) "
         "| median own (s) |",
