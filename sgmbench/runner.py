@@ -55,9 +55,16 @@ def one_line(exc: BaseException) -> str:
 
 @contextmanager
 def _deterministic(seed: int):
-    """Seed every global RNG and run torch with one thread; restore the thread count afterwards."""
+    """Seed every global RNG and run torch and the BLAS/OpenMP pools with one thread; restore afterwards.
+
+    One thread everywhere makes a cell's numbers independent of the executor (BLAS reductions can change
+    with the thread count) and stops Dask workers from oversubscribing the cores: with numpy's BLAS left
+    at its default, 2 workers on 2 cores gave 0.97x on li-chen-li (quick), with it pinned 1.54x
+    (``results/perf/walltime_li-chen-li*.md``).
+    """
     import numpy as np
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -65,7 +72,8 @@ def _deterministic(seed: int):
     np.random.seed(seed % 2**32)  # noqa: NPY002  (seed the legacy global RNG for code that uses it)
     random.seed(seed)
     try:
-        yield
+        with threadpool_limits(limits=1):
+            yield
     finally:
         torch.set_num_threads(threads)
 
